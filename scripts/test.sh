@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up on a fresh machine and run the whole test suite. Extra arguments go
+# to pytest, for example `scripts/test.sh -k shap -x`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+.venv/bin/python datasets/train_demo_models.py --output var/demo-models
+exec .venv/bin/python -m pytest "$@"

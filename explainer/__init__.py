@@ -9,14 +9,16 @@ from ._errors import (
     UnsupportedFormatError,
     UnusableInputError,
 )
+from ._explain import METHODS, explain
 from .data import Dataset, load_dataset
-from .methods import permutation_importance
+from .methods import integrated_gradients, permutation_importance, shap_values, sweep, what_if
 from .models import Model, load_model
 
 __all__ = [
     "ConflictError",
     "Dataset",
     "ExplainerError",
+    "METHODS",
     "InvalidParameterError",
     "Model",
     "NotFoundError",
@@ -25,5 +27,10 @@ __all__ = [
     "UnusableInputError",
     "load_dataset",
     "load_model",
+    "explain",
+    "integrated_gradients",
     "permutation_importance",
+    "shap_values",
+    "sweep",
+    "what_if",
 ]

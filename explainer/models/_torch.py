@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import UnsupportedFormatError, UnusableInputError
-from ._base import CLASSIFICATION, REGRESSION, Model
+from ._base import Model
 
 # Name of the JSON file that a TorchScript archive may carry (through
 # torch.jit.save's _extra_files) with feature_names, task, class_names and
@@ -104,7 +104,8 @@ class TorchModel(Model):
                 f"the PyTorch model takes numbers only, but column(s) {non_numeric} are "
                 "not numeric; encode them before calling the model."
             )
-        values = features.to_numpy(dtype=np.float32)
+        # A copy: to_numpy may return a read-only view, which torch warns about.
+        values = np.array(features.to_numpy(dtype=np.float32, na_value=np.nan), copy=True)
         if np.isnan(values).any():
             with_nan = [name for name in features.columns if features[name].isna().any()]
             raise UnusableInputError(

@@ -1,0 +1,85 @@
+"""The Flask service around the explainer library."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import time
+import uuid
+
+from flask import Flask, g, request
+
+from .config import Settings
+from .errors import register_error_handlers
+from .jobs import JobRunner
+from .routes import datasets, explanations, health, models, oneshot, whatif
+from .workspace import Workspace
+
+__all__ = ["Settings", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def _add_cors(app: Flask, origins: tuple[str, ...]) -> None:
+    @app.after_request
+    def allow_origin(response):
+        origin = request.headers.get("Origin")
+        if origin and ("*" in origins or origin in origins):
+            response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-Request-ID"
+            response.headers["Access-Control-Expose-Headers"] = "Location, X-Request-ID"
+            response.headers.add("Vary", "Origin")
+        return response
+
+
+def _add_request_ids(app: Flask) -> None:
+    @app.before_request
+    def start_request():
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        logger.info("%s %s %d %.1fms request_id=%s", request.method, request.path,
+                    response.status_code, elapsed_ms, g.get("request_id"))
+        return response
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Create the service.
+
+    Parameters
+    ----------
+    config : dict, optional
+        Settings by field name (see :class:`api.config.Settings`); they
+        override the EXPLAINER_* environment variables.
+    """
+    settings = Settings.from_env(**(config or {}))
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    # Form fields that are not files (metadata, parameters) are small JSON.
+    app.config["MAX_FORM_MEMORY_SIZE"] = 16 * 1024 * 1024
+    app.json.sort_keys = False
+
+    workspace = Workspace(settings)
+    if settings.demo_models is not None:
+        workspace.register_demo(settings.demo_models)
+    runner = JobRunner(workspace, workers=settings.job_workers)
+    runner.start()
+    atexit.register(runner.shutdown)
+    app.extensions["explainer.workspace"] = workspace
+    app.extensions["explainer.jobs"] = runner
+    app.extensions["explainer.settings"] = settings
+
+    for module in (health, models, datasets, explanations, whatif, oneshot):
+        app.register_blueprint(module.blueprint)
+    register_error_handlers(app)
+    _add_request_ids(app)
+    if settings.cors_origins:
+        _add_cors(app, settings.cors_origins)
+    logger.info("service created: data directory %s, database %s, %d job workers",
+                settings.data_dir, settings.resolved_database_url.split("@")[-1], settings.job_workers)
+    return app

@@ -1,0 +1,97 @@
+"""Service settings, read from EXPLAINER_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from explainer import InvalidParameterError
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise InvalidParameterError(f"{name} must be true or false, got {text!r}.")
+
+
+def _parse_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an operator can set. Environment names are EXPLAINER_<FIELD>."""
+
+    data_dir: Path = Path("var/service")
+    """Directory of the SQLite database (by default) and the artifact store."""
+    database_url: str | None = None
+    """SQLAlchemy URL of the metadata database; default SQLite in data_dir."""
+    max_upload_bytes: int = 256 * 1024 * 1024
+    """Largest request body accepted, in bytes; larger uploads get 413."""
+    allow_pickle: bool = False
+    """Accept pickle, joblib and torch.save files. They run code when loaded."""
+    skops_trusted_types: tuple[str, ...] = ()
+    """Extra types a skops file may hold: full names, or 'package.*' prefixes."""
+    job_workers: int = 2
+    """Threads running explanation jobs in this process."""
+    max_queued_jobs: int = 100
+    """Queued jobs past which new submissions get 503."""
+    max_wait_seconds: float = 60.0
+    """Upper bound of the wait parameter when polling a job, in seconds."""
+    stale_job_seconds: float = 60.0
+    """A running job whose worker stopped heart-beating this long ago is failed."""
+    oneshot_max_rows: int = 50_000
+    """Most dataset rows the synchronous one-shot endpoint accepts."""
+    model_cache_size: int = 8
+    """Loaded models kept in memory, by digest."""
+    demo_models: Path | None = None
+    """Directory with demo.json; its models and datasets are registered on start."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed to call the API from a browser ('*' for any)."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'explainer.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Settings":
+        """Build settings from EXPLAINER_* variables, then apply ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for item in fields(cls):
+            name = f"EXPLAINER_{item.name.upper()}"
+            if name not in environ:
+                continue
+            text = environ[name]
+            kind = str(item.type)
+            try:
+                if "bool" in kind:
+                    values[item.name] = _parse_bool(name, text)
+                elif kind.startswith("int"):
+                    values[item.name] = int(text)
+                elif kind.startswith("float"):
+                    values[item.name] = float(text)
+                elif "tuple" in kind:
+                    values[item.name] = _parse_list(text)
+                elif "Path" in kind:
+                    values[item.name] = Path(text) if text else None
+                else:
+                    values[item.name] = text or None
+            except ValueError as error:
+                raise InvalidParameterError(f"{name} has an invalid value {text!r}: {error}.") from error
+        unknown = sorted(set(overrides) - {item.name for item in fields(cls)})
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown setting(s) {unknown}; known settings: {[item.name for item in fields(cls)]}."
+            )
+        if "data_dir" in overrides:
+            overrides["data_dir"] = Path(overrides["data_dir"])
+        if overrides.get("demo_models") is not None:
+            overrides["demo_models"] = Path(overrides["demo_models"])
+        return replace(cls(**values), **overrides)

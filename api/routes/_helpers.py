@@ -1,0 +1,98 @@
+"""Request parsing shared by the views."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from flask import current_app, request
+
+from explainer import InvalidParameterError
+
+from ..workspace import Workspace
+
+
+def workspace() -> Workspace:
+    return current_app.extensions["explainer.workspace"]
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidParameterError(
+            "the request body must be a JSON object sent with Content-Type: application/json."
+        )
+    return body
+
+
+def uploaded_file(field: str) -> bytes:
+    upload = request.files.get(field)
+    if upload is None:
+        raise InvalidParameterError(
+            f"the multipart form has no file field {field!r}; send the file as "
+            f"-F {field}=@path/to/file."
+        )
+    return upload.read()
+
+
+def form_json(field: str) -> dict | None:
+    text = request.form.get(field)
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise InvalidParameterError(f"form field {field!r} must be a JSON object: {error}.") from error
+    if not isinstance(value, dict):
+        raise InvalidParameterError(f"form field {field!r} must be a JSON object, got {text[:100]!r}.")
+    return value
+
+
+def form_text(field: str) -> str | None:
+    text = request.form.get(field)
+    return text.strip() or None if text is not None else None
+
+
+def query_float(name: str, default: float, *, maximum: float) -> float:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise InvalidParameterError(f"query parameter {name} must be a number of seconds, got {text!r}.") from error
+    if not 0 <= value <= maximum:
+        raise InvalidParameterError(f"query parameter {name} must be between 0 and {maximum}, got {value}.")
+    return value
+
+
+def frame_from_records(records: list[dict], like: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Build a DataFrame from JSON rows, in the dtypes of ``like`` where given.
+
+    JSON null becomes a missing value. Without ``like``, a column holding only
+    nulls becomes float so that numeric preprocessing accepts it.
+    """
+    if not all(isinstance(record, dict) for record in records):
+        raise InvalidParameterError("each row must be a JSON object of {feature: value}.")
+    frame = pd.DataFrame.from_records(records)
+    for column in frame.columns:
+        if like is not None and column in like.columns:
+            dtype = like[column].dtype
+            if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+                converted = pd.to_numeric(frame[column], errors="coerce")
+                bad = frame[column][converted.isna() & frame[column].notna()]
+                if len(bad):
+                    raise InvalidParameterError(
+                        f"column {column!r} is numeric, but got {bad.iloc[0]!r}; send a number or null."
+                    )
+                if pd.api.types.is_integer_dtype(dtype) and converted.notna().all() \
+                        and np.all(converted == np.round(converted)):
+                    converted = converted.astype(dtype)
+                frame[column] = converted
+            else:
+                frame[column] = frame[column].astype(dtype) if not frame[column].isna().all() \
+                    else pd.Series([None] * len(frame), dtype=dtype)
+        elif frame[column].isna().all():
+            frame[column] = frame[column].astype(np.float64)
+    return frame

@@ -1,0 +1,75 @@
+"""Explanation jobs: create, poll (optionally waiting), cancel."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify, url_for
+
+from ..openapi import doc
+from ..schemas import ExplanationRequest, JobList, JobResource
+from ..storage import FINAL_STATES
+from ._helpers import json_body, query_float, workspace
+
+blueprint = Blueprint("explanations", __name__, url_prefix="/explanations")
+
+# How often a waiting request re-reads the job, in seconds.
+POLL_SECONDS = 0.1
+
+_WAIT_QUERY = {"wait": ({"type": "number", "minimum": 0},
+                        "Seconds to block until the job ends (bounded by the server's maximum).")}
+
+
+def _job_with_result(job_id: str, wait: float) -> dict:
+    deadline = time.monotonic() + wait
+    job = workspace().get_job(job_id)
+    while job["status"] not in FINAL_STATES and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        job = workspace().get_job(job_id)
+    if job["status"] == "succeeded":
+        job["result"] = workspace().job_result(job_id)
+    return job
+
+
+@blueprint.post("")
+@doc(summary="Start an explanation job; returns its id at once (or its result, with wait).",
+     tag="explanations", request=ExplanationRequest, query=_WAIT_QUERY,
+     responses={202: JobResource, 200: JobResource}, errors=(400, 404, 422, 503))
+def create_explanation():
+    request_body = ExplanationRequest.model_validate(json_body()).root
+    wait = query_float("wait", 0.0, maximum=workspace().settings.max_wait_seconds)
+    job = workspace().create_job(
+        request_body.model_id, request_body.dataset_id, request_body.method,
+        request_body.parameters.model_dump(),
+    )
+    current_app.extensions["explainer.jobs"].submit(job["id"])
+    if wait:
+        job = _job_with_result(job["id"], wait)
+    response = jsonify(job)
+    response.status_code = 200 if job["status"] in FINAL_STATES else 202
+    response.headers["Location"] = url_for("explanations.get_explanation", job_id=job["id"])
+    return response
+
+
+@blueprint.get("")
+@doc(summary="List recent explanation jobs, newest first.", tag="explanations",
+     responses={200: JobList}, errors=())
+def list_explanations():
+    return jsonify(jobs=workspace().list_jobs())
+
+
+@blueprint.get("/<job_id>")
+@doc(summary="A job's status, progress and, once it succeeded, its result.", tag="explanations",
+     query=_WAIT_QUERY, responses={200: JobResource}, errors=(400, 404))
+def get_explanation(job_id: str):
+    wait = query_float("wait", 0.0, maximum=workspace().settings.max_wait_seconds)
+    return jsonify(_job_with_result(job_id, wait))
+
+
+@blueprint.delete("/<job_id>")
+@doc(summary="Cancel a queued or running job.", tag="explanations",
+     responses={202: JobResource}, errors=(404, 409))
+def cancel_explanation(job_id: str):
+    response = jsonify(workspace().cancel_job(job_id))
+    response.status_code = 202
+    return response

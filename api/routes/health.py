@@ -1,0 +1,57 @@
+"""Liveness, readiness and the API description."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+from ..openapi import build_openapi, doc
+from ..schemas import Health
+from ._helpers import workspace
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+@doc(summary="Liveness: the process answers.", tag="health", responses={200: Health}, errors=())
+def healthz():
+    return jsonify(status="ok")
+
+
+@blueprint.get("/readyz")
+@doc(summary="Readiness: database, artifact store and job workers work.", tag="health",
+     responses={200: Health, 503: Health}, errors=())
+def readyz():
+    checks = {}
+    try:
+        with workspace().engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:  # any driver error means not ready
+        logger.warning("readiness: database check failed: %s", error)
+        checks["database"] = f"failed: {type(error).__name__}"
+    root = workspace().artifacts.root
+    checks["artifacts"] = "ok" if root.is_dir() else f"failed: {root} is not a directory"
+    runner = current_app.extensions["explainer.jobs"]
+    checks["job_workers"] = "ok" if runner.is_alive() else "failed: stopped"
+    ready = all(value == "ok" for value in checks.values())
+    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    response.status_code = 200 if ready else 503
+    return response
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    return jsonify(build_openapi(current_app))
+
+
+@blueprint.get("/")
+def index():
+    return jsonify(
+        service="model explanation service",
+        openapi="/openapi.json",
+        resources=["/models", "/datasets", "/explanations", "/what-if", "/what-if/sweep", "/explain"],
+    )

@@ -1,0 +1,79 @@
+"""What-if queries: synchronous, on cached models."""
+
+from __future__ import annotations
+
+import pandas as pd
+from flask import Blueprint, jsonify
+
+from explainer import InvalidParameterError
+from explainer.methods import sweep, what_if
+
+from ..openapi import doc
+from ..schemas import Result, SweepRequest, WhatIfRequest
+from ._helpers import frame_from_records, json_body, workspace
+
+blueprint = Blueprint("whatif", __name__, url_prefix="/what-if")
+
+
+def _base_rows(body, *, allow_many: bool = False):
+    """Resolve (model record, model, base rows, dataset or None, row indices)."""
+    record, model = workspace().load_model(body.model_id)
+    dataset = None
+    if body.dataset_id is not None:
+        _, dataset = workspace().load_dataset(body.dataset_id)
+    indices = getattr(body, "row_indices", None) if allow_many else None
+    given = [name for name, value in (("row_index", body.row_index), ("row", body.row),
+                                      ("row_indices", indices)) if value is not None]
+    if len(given) != 1:
+        raise InvalidParameterError(
+            "give exactly one base row source: row_index (with dataset_id), row (a JSON object of "
+            f"feature values){' or row_indices' if allow_many else ''}; got {given or 'none'}."
+        )
+    if body.row is not None:
+        like = None if dataset is None else dataset.frame
+        return record, model, frame_from_records([body.row], like=like), dataset, None
+    if dataset is None:
+        raise InvalidParameterError(f"{given[0]} needs dataset_id to say which dataset the rows come from.")
+    if body.row_index is not None:
+        return record, model, dataset.row(body.row_index), dataset, [body.row_index]
+    rows = [dataset.row(index) for index in indices]
+    return record, model, pd.concat(rows, ignore_index=True), dataset, list(indices)
+
+
+@blueprint.post("")
+@doc(summary="Predict a row with changed values, with the changed row's SHAP explanation.",
+     tag="what-if", request=WhatIfRequest, responses={200: Result})
+def what_if_query():
+    body = WhatIfRequest.model_validate(json_body())
+    record, model, row, dataset, _ = _base_rows(body)
+    result = what_if(
+        model, row, body.changes,
+        explain=body.explain,
+        background=None if dataset is None else dataset.frame,
+        background_size=body.background_size,
+        output_space=body.output_space,
+        random_state=body.random_state,
+        dataset_digest=None if dataset is None else dataset.digest,
+    ).to_dict()
+    result["model_id"] = record["id"]
+    result["row_index"] = body.row_index
+    return jsonify(result)
+
+
+@blueprint.post("/sweep")
+@doc(summary="Predict rows as one feature moves over a grid (ICE curves and partial dependence).",
+     tag="what-if", request=SweepRequest, responses={200: Result})
+def sweep_query():
+    body = SweepRequest.model_validate(json_body())
+    record, model, rows, dataset, indices = _base_rows(body, allow_many=True)
+    result = sweep(
+        model, rows, body.feature,
+        grid=body.grid,
+        n_points=body.n_points,
+        include_missing=body.include_missing,
+        reference=None if dataset is None else dataset.frame,
+        row_indices=indices,
+        dataset_digest=None if dataset is None else dataset.digest,
+    ).to_dict()
+    result["model_id"] = record["id"]
+    return jsonify(result)

@@ -1,0 +1,194 @@
+"""Request and response schemas. They validate input and generate /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Method parameters ------------------------------------------------------------
+
+class RowSelection(_Strict):
+    n_rows: int | None = Field(None, ge=1, description="Rows to explain, sampled with random_state. Default 100.")
+    row_indices: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1, description="Dataset rows to explain, instead of a sample."
+    )
+    random_state: int | None = Field(0, description="Seed of the row sample and of randomized explainers.")
+
+
+class PermutationParameters(_Strict):
+    scoring: str | None = Field(
+        None, description="accuracy, balanced_accuracy, roc_auc, neg_log_loss (classifiers); r2, "
+        "neg_mean_absolute_error, neg_mean_squared_error, neg_root_mean_squared_error (regressors).",
+    )
+    n_repeats: int = Field(5, ge=1, le=1000)
+    random_state: int | None = 0
+    feature_groups: dict[str, list[str]] | None = Field(
+        None, description="Features permuted together, reported under the group name."
+    )
+    max_rows: int | None = Field(None, ge=1, description="Score on a seeded sample of this many rows.")
+
+
+class ShapParameters(RowSelection):
+    background_size: int = Field(100, ge=1, le=10_000, description="Background rows sampled from the dataset.")
+    output_space: Literal["auto", "probability", "log_odds", "raw"] = "auto"
+    explainer: Literal["auto", "tree", "linear", "permutation"] = "auto"
+    max_evals: int | None = Field(None, ge=3, description="Model evaluations per row (permutation explainer).")
+
+
+class IntegratedGradientsParameters(RowSelection):
+    baseline: Literal["zeros", "mean", "median"] | dict[str, float] | list[float] = "zeros"
+    n_steps: int = Field(50, ge=2, le=10_000)
+    method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
+                    "riemann_middle"] = "gausslegendre"
+    target: int | str | None = Field(None, description="Class index or name; default the predicted class.")
+    output_space: Literal["raw", "probability"] = "raw"
+    internal_batch_size: int | None = Field(None, ge=1)
+
+
+class _ExplanationBase(_Strict):
+    model_id: str = Field(description="Model id or name.")
+    dataset_id: str = Field(description="Dataset id or name.")
+
+
+class PermutationRequest(_ExplanationBase):
+    method: Literal["permutation"]
+    parameters: PermutationParameters = PermutationParameters()
+
+
+class ShapRequest(_ExplanationBase):
+    method: Literal["shap"]
+    parameters: ShapParameters = ShapParameters()
+
+
+class IntegratedGradientsRequest(_ExplanationBase):
+    method: Literal["integrated-gradients"]
+    parameters: IntegratedGradientsParameters = IntegratedGradientsParameters()
+
+
+class ExplanationRequest(RootModel):
+    root: Annotated[
+        PermutationRequest | ShapRequest | IntegratedGradientsRequest, Field(discriminator="method")
+    ]
+
+
+# What-if ---------------------------------------------------------------------
+
+class _BaseRow(_Strict):
+    model_id: str = Field(description="Model id or name.")
+    dataset_id: str | None = Field(None, description="Dataset id or name: the row source and SHAP background.")
+    row_index: int | None = Field(None, ge=0, description="Base row, by its index in the dataset.")
+    row: dict[str, Any] | None = Field(None, description="Base row given as {feature: value}.")
+
+
+class WhatIfRequest(_BaseRow):
+    changes: dict[str, Any] = Field(default_factory=dict, description="New values; null sets a value missing.")
+    explain: bool = True
+    output_space: Literal["auto", "probability", "log_odds", "raw"] = "auto"
+    background_size: int = Field(100, ge=1, le=10_000)
+    random_state: int | None = 0
+
+
+class SweepRequest(_BaseRow):
+    feature: str
+    row_indices: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1, max_length=10_000, description="Several base rows (ICE curves)."
+    )
+    grid: list[Any] | None = Field(None, min_length=1, max_length=1000)
+    n_points: int = Field(20, ge=2, le=1000)
+    include_missing: bool = False
+
+
+class PredictRequest(_Strict):
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=100_000)
+
+
+# Responses -------------------------------------------------------------------
+
+class ModelResource(BaseModel):
+    id: str
+    name: str | None
+    digest: str
+    format: str
+    task: Literal["classification", "regression"]
+    feature_names: list[str]
+    class_names: list[str] | None
+    output_space: str
+    methods: list[str]
+    metadata: dict[str, Any]
+    size_bytes: int
+    created_at: str
+
+
+class DatasetResource(BaseModel):
+    id: str
+    name: str | None
+    digest: str
+    target: str | None
+    n_rows: int
+    columns: list[str]
+    size_bytes: int
+    created_at: str
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+
+
+class JobResource(BaseModel):
+    id: str
+    model_id: str
+    dataset_id: str
+    method: str
+    parameters: dict[str, Any]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float
+    stage: str | None
+    error: dict[str, Any] | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    result: dict[str, Any] | None = None
+
+
+class Problem(BaseModel):
+    """An error, as application/problem+json (RFC 9457)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+
+
+class Predictions(BaseModel):
+    model_id: str
+    output_space: str
+    class_names: list[str] | None
+    predictions: list[Any]
+
+
+class ModelList(BaseModel):
+    models: list[ModelResource]
+
+
+class DatasetList(BaseModel):
+    datasets: list[DatasetResource]
+
+
+class JobList(BaseModel):
+    jobs: list[JobResource]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, Any] = {}
+
+
+class Result(RootModel):
+    """A method's result; its fields are listed in the API reference."""
+
+    root: dict[str, Any]

@@ -1,0 +1,369 @@
+"""The service's state: registered models, datasets and jobs, and their caches.
+
+Views call these methods and serialize what they return; nothing here knows
+about HTTP beyond the library's exceptions, which carry their status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import OrderedDict
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+import explainer
+from explainer import (
+    ConflictError,
+    Dataset,
+    InvalidParameterError,
+    Model,
+    NotFoundError,
+    UnusableInputError,
+    load_dataset,
+    load_model,
+)
+
+from .config import Settings
+from .storage import (
+    FINAL_STATES,
+    ArtifactStore,
+    DatasetRecord,
+    JobRecord,
+    ModelRecord,
+    check_name_free,
+    create_database,
+    find_by_reference,
+    new_id,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class _LruCache:
+    """A small thread-safe least-recently-used cache."""
+
+    def __init__(self, size: int):
+        self.size = max(1, size)
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_create(self, key, create):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = create()
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+class Workspace:
+    """Models, datasets and jobs of one deployment."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = create_database(settings.resolved_database_url)
+        self.artifacts = ArtifactStore(settings.data_dir / "artifacts")
+        self._models = _LruCache(settings.model_cache_size)
+        self._datasets = _LruCache(settings.model_cache_size)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # Models -----------------------------------------------------------------
+
+    def add_model(self, data: bytes, *, name: str | None = None, metadata: dict | None = None) -> dict:
+        model = load_model(
+            data,
+            metadata=metadata,
+            allow_pickle=self.settings.allow_pickle,
+            trusted_types=self.settings.skops_trusted_types,
+        )
+        info = model.info()
+        model_id = new_id()
+        with self.session() as session:
+            check_name_free(session, ModelRecord, name, "model")
+            artifact = self.artifacts.write(f"models/{model_id}.bin", data)
+            record = ModelRecord(
+                id=model_id, name=name, digest=info.digest, format=info.format, task=info.task,
+                feature_names=list(info.feature_names),
+                class_names=None if info.class_names is None else list(info.class_names),
+                output_space=info.output_space, methods=list(info.explainers),
+                model_metadata=info.metadata, artifact=artifact, size_bytes=len(data),
+            )
+            session.add(record)
+            session.commit()
+        self._models.get_or_create((info.digest, json.dumps(info.metadata, sort_keys=True)), lambda: model)
+        logger.info("registered model %s (%s, %s, %s)", model_id, name, info.format, info.digest)
+        return record.to_dict()
+
+    def list_models(self) -> list[dict]:
+        with self.session() as session:
+            records = session.scalars(select(ModelRecord).order_by(ModelRecord.created_at)).all()
+            return [record.to_dict() for record in records]
+
+    def get_model(self, reference: str) -> dict:
+        with self.session() as session:
+            return find_by_reference(session, ModelRecord, reference, "model").to_dict()
+
+    def delete_model(self, reference: str) -> None:
+        with self.session() as session:
+            record = find_by_reference(session, ModelRecord, reference, "model")
+            session.delete(record)
+            session.commit()
+        self.artifacts.delete(record.artifact)
+        logger.info("deleted model %s", record.id)
+
+    def load_model(self, reference: str) -> tuple[dict, Model]:
+        """Return the model's record and the loaded model, from the cache when possible."""
+        record = self.get_model(reference)
+
+        def load() -> Model:
+            with self.session() as session:
+                artifact = session.get(ModelRecord, record["id"]).artifact
+            return load_model(
+                self.artifacts.read(artifact),
+                metadata=record["metadata"],
+                allow_pickle=self.settings.allow_pickle,
+                trusted_types=self.settings.skops_trusted_types,
+            )
+
+        # Two records may share a file but differ in metadata (a TorchScript
+        # model's feature names, say), so the metadata is part of the key.
+        key = (record["digest"], json.dumps(record["metadata"], sort_keys=True))
+        return record, self._models.get_or_create(key, load)
+
+    # Datasets ---------------------------------------------------------------
+
+    def add_dataset(self, data: bytes, *, name: str | None = None, target: str | None = None) -> dict:
+        dataset = load_dataset(data, name=name, target=target)
+        schema = dataset.schema()
+        dataset_id = new_id()
+        suffix = "parquet" if data[:4] == b"PAR1" else "csv"
+        with self.session() as session:
+            check_name_free(session, DatasetRecord, name, "dataset")
+            artifact = self.artifacts.write(f"datasets/{dataset_id}.{suffix}", data)
+            record = DatasetRecord(
+                id=dataset_id, name=name, digest=dataset.digest, target=target,
+                n_rows=len(dataset), columns=dataset.columns, schema=schema,
+                artifact=artifact, size_bytes=len(data),
+            )
+            session.add(record)
+            session.commit()
+        self._datasets.get_or_create((dataset.digest, target), lambda: dataset)
+        logger.info("registered dataset %s (%s, %d rows)", dataset_id, name, len(dataset))
+        return record.to_dict(with_schema=True)
+
+    def list_datasets(self) -> list[dict]:
+        with self.session() as session:
+            records = session.scalars(select(DatasetRecord).order_by(DatasetRecord.created_at)).all()
+            return [record.to_dict() for record in records]
+
+    def get_dataset(self, reference: str, *, with_schema: bool = False) -> dict:
+        with self.session() as session:
+            record = find_by_reference(session, DatasetRecord, reference, "dataset")
+            return record.to_dict(with_schema=with_schema)
+
+    def delete_dataset(self, reference: str) -> None:
+        with self.session() as session:
+            record = find_by_reference(session, DatasetRecord, reference, "dataset")
+            session.delete(record)
+            session.commit()
+        self.artifacts.delete(record.artifact)
+        logger.info("deleted dataset %s", record.id)
+
+    def load_dataset(self, reference: str) -> tuple[dict, Dataset]:
+        with self.session() as session:
+            record = find_by_reference(session, DatasetRecord, reference, "dataset")
+        described = record.to_dict()
+
+        def load() -> Dataset:
+            return load_dataset(self.artifacts.read(record.artifact), name=record.name, target=record.target)
+
+        return described, self._datasets.get_or_create((record.digest, record.target), load)
+
+    # Jobs -------------------------------------------------------------------
+
+    def create_job(self, model_reference: str, dataset_reference: str, method: str, parameters: dict) -> dict:
+        """Validate a request cheaply and store it as a queued job."""
+        model_record, model = self.load_model(model_reference)
+        dataset_record, dataset = self.load_dataset(dataset_reference)
+        if method not in explainer.METHODS:
+            raise InvalidParameterError(f"method must be one of {list(explainer.METHODS)}, got {method!r}.")
+        if method == "integrated-gradients" and not model.supports_gradients:
+            raise UnusableInputError(
+                f"integrated gradients needs a differentiable PyTorch model, but model "
+                f"{model_record['id']} is a {model.format} model. Methods that apply to it: "
+                f"{list(model.applicable_methods())}.",
+                details={"applicable_methods": list(model.applicable_methods())},
+            )
+        if method == "permutation" and dataset.target is None:
+            raise UnusableInputError(
+                f"permutation importance needs true labels, but dataset {dataset_record['id']} has "
+                "no target column; upload it with a target."
+            )
+        model.select_features(dataset.frame)
+        with self.session() as session:
+            queued = session.scalar(select(func.count()).select_from(JobRecord).where(JobRecord.status == "queued"))
+            if queued >= self.settings.max_queued_jobs:
+                raise QueueFullError(
+                    f"{queued} jobs are already queued, the limit of this deployment; retry later."
+                )
+            job = JobRecord(
+                id=new_id(), model_id=model_record["id"], dataset_id=dataset_record["id"],
+                method=method, parameters=parameters, status="queued", progress=0.0,
+            )
+            session.add(job)
+            session.commit()
+        logger.info("job %s queued: %s on model %s, dataset %s", job.id, method, job.model_id, job.dataset_id)
+        return job.to_dict()
+
+    def get_job(self, job_id: str) -> dict:
+        self.fail_stale_jobs()
+        with self.session() as session:
+            job = session.get(JobRecord, job_id)
+            if job is None:
+                raise NotFoundError(f"job {job_id!r} does not exist; list jobs with GET /explanations.")
+            return job.to_dict()
+
+    def list_jobs(self, limit: int = 100) -> list[dict]:
+        self.fail_stale_jobs()
+        with self.session() as session:
+            jobs = session.scalars(select(JobRecord).order_by(JobRecord.created_at.desc()).limit(limit)).all()
+            return [job.to_dict() for job in jobs]
+
+    def job_result(self, job_id: str) -> dict | None:
+        with self.session() as session:
+            job = session.get(JobRecord, job_id)
+            if job is None or job.result_artifact is None:
+                return None
+            artifact = job.result_artifact
+        return self.artifacts.read_json(artifact)
+
+    def cancel_job(self, job_id: str) -> dict:
+        with self.session() as session:
+            job = session.get(JobRecord, job_id)
+            if job is None:
+                raise NotFoundError(f"job {job_id!r} does not exist.")
+            if job.status in FINAL_STATES:
+                raise ConflictError(f"job {job_id} has already ended as {job.status}; nothing to cancel.")
+            if job.status == "queued":
+                job.status = "cancelled"
+                job.finished_at = utc_now()
+                job.stage = "cancelled before it started"
+            job.cancel_requested = True
+            session.commit()
+            logger.info("job %s cancellation requested (was %s)", job_id, job.status)
+            return job.to_dict()
+
+    def claim_job(self, job_id: str) -> JobRecord | None:
+        """Move a queued job to running; None if another worker took it or it was cancelled."""
+        now = utc_now()
+        with self.session() as session:
+            claimed = session.execute(
+                update(JobRecord)
+                .where(JobRecord.id == job_id, JobRecord.status == "queued")
+                .values(status="running", started_at=now, heartbeat_at=now,
+                        attempts=JobRecord.attempts + 1, stage="starting")
+            ).rowcount
+            session.commit()
+            return session.get(JobRecord, job_id) if claimed == 1 else None
+
+    def update_job(self, job_id: str, **values) -> bool:
+        """Update a running job; returns whether it was cancelled meanwhile."""
+        with self.session() as session:
+            session.execute(
+                update(JobRecord).where(JobRecord.id == job_id, JobRecord.status == "running")
+                .values(heartbeat_at=utc_now(), **values)
+            )
+            session.commit()
+            return bool(session.scalar(select(JobRecord.cancel_requested).where(JobRecord.id == job_id)))
+
+    def finish_job(self, job_id: str, *, status: str, result: dict | None = None, error: dict | None = None) -> None:
+        artifact = None
+        if result is not None:
+            artifact = self.artifacts.write_json(f"results/{job_id}.json", result)
+        with self.session() as session:
+            session.execute(
+                update(JobRecord).where(JobRecord.id == job_id)
+                .values(status=status, finished_at=utc_now(), result_artifact=artifact, error=error,
+                        progress=1.0 if status == "succeeded" else JobRecord.progress,
+                        stage=status)
+            )
+            session.commit()
+        logger.info("job %s %s", job_id, status if error is None else f"{status}: {error.get('detail')}")
+
+    def touch_jobs(self, job_ids) -> None:
+        if not job_ids:
+            return
+        with self.session() as session:
+            session.execute(
+                update(JobRecord).where(JobRecord.id.in_(list(job_ids)), JobRecord.status == "running")
+                .values(heartbeat_at=utc_now())
+            )
+            session.commit()
+
+    def fail_stale_jobs(self) -> int:
+        """Fail running jobs whose worker stopped heart-beating; returns how many."""
+        limit = utc_now() - timedelta(seconds=self.settings.stale_job_seconds)
+        with self.session() as session:
+            stale = session.execute(
+                update(JobRecord)
+                .where(JobRecord.status == "running", JobRecord.heartbeat_at < limit)
+                .values(status="failed", finished_at=utc_now(), stage="failed",
+                        error={"title": "Worker lost",
+                               "detail": "the process running this job stopped (crash or restart) "
+                                         "before it finished; submit the job again."})
+            ).rowcount
+            session.commit()
+        if stale:
+            logger.warning("failed %d job(s) whose worker stopped heart-beating", stale)
+        return stale
+
+    def queued_job_ids(self) -> list[str]:
+        with self.session() as session:
+            return list(session.scalars(
+                select(JobRecord.id).where(JobRecord.status == "queued").order_by(JobRecord.created_at)
+            ))
+
+    # Demo content -----------------------------------------------------------
+
+    def register_demo(self, directory: Path) -> None:
+        """Register the models and datasets listed in ``directory/demo.json``, once."""
+        manifest_path = Path(directory) / "demo.json"
+        if not manifest_path.is_file():
+            raise NotFoundError(
+                f"{manifest_path} does not exist; train the demo models with "
+                "python datasets/train_demo_models.py --output DIR first."
+            )
+        manifest = json.loads(manifest_path.read_text())
+        for entry in manifest["models"] if isinstance(manifest, dict) else manifest:
+            try:
+                self.get_dataset(entry["dataset"])
+            except NotFoundError:
+                self.add_dataset(Path(entry["dataset_file"]).read_bytes(), name=entry["dataset"],
+                                 target=entry.get("target"))
+            try:
+                self.get_model(entry["name"])
+            except NotFoundError:
+                self.add_model((Path(directory) / entry["file"]).read_bytes(), name=entry["name"],
+                               metadata=entry.get("metadata") or None)
+        logger.info("demo models and datasets registered from %s", directory)
+
+
+class QueueFullError(ConflictError):
+    """Too many queued jobs; the client should retry later."""
+
+    status = 503
+    title = "Queue full"

@@ -1,0 +1,129 @@
+"""The ``explainer`` command: run the service, or explain a model file on a data file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ._errors import ExplainerError, InvalidParameterError
+
+METHOD_ALIASES = {"permutation": "permutation", "shap": "shap", "ig": "integrated-gradients",
+                  "integrated-gradients": "integrated-gradients"}
+
+
+def _json_argument(text: str | None, option: str) -> dict | None:
+    """Parse a JSON object given inline or as @path."""
+    if text is None:
+        return None
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise InvalidParameterError(f"{option} must be a JSON object (or @file): {error}.") from error
+    if not isinstance(value, dict):
+        raise InvalidParameterError(f"{option} must be a JSON object, got {text[:80]!r}.")
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="explainer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service (gunicorn, one process)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--threads", type=int, default=8, help="request threads (default 8)")
+    serve.add_argument("--timeout", type=int, default=120, help="seconds a request may take (default 120)")
+    serve.add_argument("--data-dir", help="database and artifact directory (EXPLAINER_DATA_DIR)")
+    serve.add_argument("--demo-models", help="directory with demo.json to register on start")
+    serve.add_argument("--job-workers", type=int, help="explanation job threads (EXPLAINER_JOB_WORKERS)")
+
+    explain = commands.add_parser("explain", help="explain MODEL on DATA and print JSON")
+    explain.add_argument("model", help="model file (skops, TorchScript; pickle with --allow-pickle)")
+    explain.add_argument("data", help="CSV or Parquet file")
+    explain.add_argument("--method", required=True, choices=sorted(METHOD_ALIASES),
+                         help="permutation, shap, or ig (integrated gradients)")
+    explain.add_argument("--target", help="target column of DATA (required by permutation)")
+    explain.add_argument("--parameters", help="method parameters as a JSON object, or @file")
+    explain.add_argument("--metadata", help="model metadata as a JSON object, or @file "
+                         "(feature_names, task, class_names for TorchScript)")
+    explain.add_argument("--n-repeats", type=int, help="permutation repeats")
+    explain.add_argument("--n-rows", type=int, help="rows explained by shap or ig (default 100)")
+    explain.add_argument("--random-state", type=int, help="seed")
+    explain.add_argument("--allow-pickle", action="store_true",
+                         help="load pickle/joblib files; this runs code from the file")
+    explain.add_argument("--output", help="write the JSON here instead of standard output")
+    explain.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
+    return parser
+
+
+def _serve(args) -> int:
+    from api.server import serve  # the library itself never imports the web stack
+
+    config = {}
+    if args.data_dir:
+        config["data_dir"] = args.data_dir
+    if args.demo_models:
+        config["demo_models"] = args.demo_models
+    if args.job_workers is not None:
+        config["job_workers"] = args.job_workers
+    serve(host=args.host, port=args.port, threads=args.threads, timeout=args.timeout, config=config)
+    return 0
+
+
+def _explain(args) -> int:
+    from tqdm import tqdm
+
+    from . import explain, load_dataset, load_model
+
+    method = METHOD_ALIASES[args.method]
+    parameters = _json_argument(args.parameters, "--parameters") or {}
+    for option, name in (("n_repeats", "n_repeats"), ("n_rows", "n_rows"), ("random_state", "random_state")):
+        value = getattr(args, option)
+        if value is not None:
+            parameters[name] = value
+    model = load_model(Path(args.model), metadata=_json_argument(args.metadata, "--metadata"),
+                       allow_pickle=args.allow_pickle)
+    dataset = load_dataset(Path(args.data), target=args.target)
+
+    bar = None if args.no_progress else tqdm(total=100, desc=method, unit="%", file=sys.stderr,
+                                              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+    def progress(fraction: float, stage: str) -> None:
+        if bar is not None:
+            bar.n = round(fraction * 100)
+            bar.set_postfix_str(stage, refresh=False)
+            bar.refresh()
+
+    try:
+        result = explain(model, dataset, method=method, parameters=parameters, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _explain(args)
+    except ExplainerError as error:
+        print(f"explainer: error: {error.message}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"explainer: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

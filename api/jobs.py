@@ -21,7 +21,9 @@ from .workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 5.0
+# Heartbeats come at least four times per stale_job_seconds, and at most
+# every 5 seconds, so a live job is never mistaken for a stale one.
+MAX_HEARTBEAT_SECONDS = 5.0
 # Progress is written to the database at most this often per job.
 PROGRESS_INTERVAL_SECONDS = 0.5
 
@@ -39,6 +41,7 @@ class JobRunner:
         self._active: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._heartbeat_seconds = min(MAX_HEARTBEAT_SECONDS, workspace.settings.stale_job_seconds / 4)
         self._heartbeat = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
         self._heartbeat.start()
 
@@ -59,7 +62,7 @@ class JobRunner:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _beat(self) -> None:
-        while not self._stopping.wait(HEARTBEAT_SECONDS):
+        while not self._stopping.wait(self._heartbeat_seconds):
             with self._lock:
                 active = set(self._active)
             try:

@@ -63,7 +63,7 @@ class ModelRecord(Base):
             "methods": self.methods,
             "metadata": self.model_metadata,
             "size_bytes": self.size_bytes,
-            "created_at": self.created_at.isoformat(),
+            "created_at": _aware(self.created_at).isoformat(),
         }
 
 
@@ -90,7 +90,7 @@ class DatasetRecord(Base):
             "n_rows": self.n_rows,
             "columns": self.columns,
             "size_bytes": self.size_bytes,
-            "created_at": self.created_at.isoformat(),
+            "created_at": _aware(self.created_at).isoformat(),
         }
         if with_schema:
             out["schema"] = self.schema

@@ -295,8 +295,10 @@ class Workspace:
         if result is not None:
             artifact = self.artifacts.write_json(f"results/{job_id}.json", result)
         with self.session() as session:
+            # Only a running job ends here: one failed as stale or cancelled
+            # meanwhile keeps that state.
             session.execute(
-                update(JobRecord).where(JobRecord.id == job_id)
+                update(JobRecord).where(JobRecord.id == job_id, JobRecord.status == "running")
                 .values(status=status, finished_at=utc_now(), result_artifact=artifact, error=error,
                         progress=1.0 if status == "succeeded" else JobRecord.progress,
                         stage=status)

@@ -52,7 +52,7 @@ def _import_training_script():
 
 
 def _best_time(function, repeats: int):
-    """Call ``function`` ``repeats`` times; return (min seconds, last result)."""
+    """Call ``function`` ``repeats`` times and return (minimum seconds, last result)."""
     best = float("inf")
     result = None
     for _ in range(repeats):
@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = training.train_adult_pipeline(frame, random_state=RANDOM_STATE)
     model = load_model(skops.io.dumps(pipeline))
 
-    sample = frame if arguments.rows == len(frame) else frame.sample(n=arguments.rows, random_state=0)
+    sample = frame
+    if arguments.rows < len(frame):
+        sample = frame.sample(n=arguments.rows, random_state=0)
     X = sample.drop(columns=TARGET).reset_index(drop=True)
     y = sample[TARGET].reset_index(drop=True)
 
@@ -129,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         arguments.repeats_timing,
     )
 
-    # Both arrays have shape (n_features, n_repeats); the project orders rows
-    # by its feature names, scikit-learn by the columns of X.
+    # Both arrays have shape (n_features, n_repeats). The project orders the
+    # rows by its feature names and scikit-learn by the columns of X.
     order = [list(project_result.feature_names).index(name) for name in X.columns]
     difference = np.abs(project_result.importances[order] - sklearn_result.importances).max()
 

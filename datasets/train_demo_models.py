@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
@@ -70,14 +71,14 @@ MANIFEST_FILE = "demo.json"
 def _split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
     if target not in frame.columns:
         raise ValueError(
-            f"the frame must contain the target column {target!r}; its columns are "
-            f"{list(frame.columns)}."
+            f"frame is missing the target column {target!r}. Its columns are "
+            f"{list(frame.columns)}; pass the CSV file as pandas.read_csv returns it."
         )
     return frame.drop(columns=target), frame[target]
 
 
 def _preprocessor(X: pd.DataFrame) -> ColumnTransformer:
-    """Impute numbers with the median; impute and one-hot encode every other column."""
+    """Build median imputation for numeric columns and one-hot encoding for the rest."""
     numeric_columns = [name for name in X.columns if pd.api.types.is_numeric_dtype(X[name])]
     categorical_columns = [name for name in X.columns if name not in numeric_columns]
     categorical = Pipeline(
@@ -116,7 +117,9 @@ def train_adult_pipeline(frame: pd.DataFrame, *, random_state: int = 0) -> Pipel
             ("preprocess", _preprocessor(X)),
             (
                 "model",
-                GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=random_state),
+                GradientBoostingClassifier(
+                    n_estimators=100, max_depth=3, random_state=random_state
+                ),
             ),
         ]
     )
@@ -164,7 +167,9 @@ class BreastCancerMLP(nn.Module):
     buffers, so they are saved with the weights and the caller never scales.
     """
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor, *, hidden: int = 16, n_classes: int = 2):
+    def __init__(
+        self, mean: torch.Tensor, std: torch.Tensor, *, hidden: int = 16, n_classes: int = 2
+    ):
         super().__init__()
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
@@ -178,7 +183,11 @@ class BreastCancerMLP(nn.Module):
 
 @contextlib.contextmanager
 def _deterministic_torch(seed: int) -> Iterator[None]:
-    """Seed torch, use one thread and deterministic kernels; restore all on exit."""
+    """Seed torch and use one thread and deterministic kernels inside the block.
+
+    The thread count, the deterministic flag and the generator state are
+    restored on exit.
+    """
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     # fork_rng restores the global CPU generator afterwards, so seeding here
@@ -284,9 +293,8 @@ def torchscript_metadata(feature_names: list[str], class_names: list[str]) -> di
 # --- outputs ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` on success.
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it to ``path``.
 
     ``os.replace`` is atomic within one file system, so an interrupted run
     leaves either the old file or none, never a truncated one that a later run
@@ -295,29 +303,28 @@ def _atomic_path(path: Path) -> Iterator[Path]:
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        yield temporary
+        temporary.write_bytes(data)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
 
 def _save_skops(pipeline: Pipeline, path: Path) -> None:
-    with _atomic_path(path) as temporary:
-        skops.io.dump(pipeline, temporary)
+    _write_atomically(path, skops.io.dumps(pipeline))
 
 
 def _save_torchscript(scripted: torch.jit.ScriptModule, metadata: dict, path: Path) -> None:
-    with _atomic_path(path) as temporary:
-        torch.jit.save(
-            scripted,
-            str(temporary),
-            _extra_files={TORCHSCRIPT_METADATA_FILE: json.dumps(metadata)},
-        )
+    # Saving to a buffer, not to the temporary file, because torch.jit.save
+    # names the archive's top folder after the file it writes.
+    buffer = io.BytesIO()
+    torch.jit.save(
+        scripted, buffer, _extra_files={TORCHSCRIPT_METADATA_FILE: json.dumps(metadata)}
+    )
+    _write_atomically(path, buffer.getvalue())
 
 
 def _save_json(content, path: Path) -> None:
-    with _atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    _write_atomically(path, (json.dumps(content, indent=2) + "\n").encode("utf-8"))
 
 
 # One entry per demo model: its name in the service, output file, dataset
@@ -344,7 +351,7 @@ def _dataset_path(dataset: str) -> Path:
 
 
 def _feature_names(dataset: str, target: str) -> list[str]:
-    """Read only the CSV header, so a skipped run stays cheap."""
+    """Return the feature columns of a dataset, reading only its CSV header."""
     columns = pd.read_csv(_dataset_path(dataset), nrows=0).columns
     return [name for name in columns if name != target]
 
@@ -440,7 +447,7 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Train the demo models into ``--output`` unless all outputs exist, and return 0."""
     arguments = _parse_arguments(argv)
     output = arguments.output.resolve()
     output.mkdir(parents=True, exist_ok=True)
@@ -453,18 +460,22 @@ def main(argv: list[str] | None = None) -> int:
         # names them by absolute path, which changes when the checkout moves.
         if _read_manifest(manifest_path) != manifest:
             _save_json(manifest, manifest_path)
-            print(f"demo models in {output} are up to date; rewrote {MANIFEST_FILE} with the current dataset paths")
+            print(
+                f"demo models in {output} are up to date; rewrote {MANIFEST_FILE} "
+                "with the current dataset paths"
+            )
         else:
             print(f"demo models in {output} are up to date; pass --force to train them again")
         return 0
 
     # demo.json is removed first and written last, so it exists only after a
-    # run that wrote every model; an interrupted run is redone in full next time.
+    # run that wrote every model. An interrupted run is redone in full next time.
     manifest_path.unlink(missing_ok=True)
     started = time.perf_counter()
     _train_all(output)
     _save_json(manifest, manifest_path)
-    print(f"wrote {len(DEMO_MODELS)} demo models and {MANIFEST_FILE} to {output} in {time.perf_counter() - started:.1f} s")
+    elapsed = time.perf_counter() - started
+    print(f"wrote {len(DEMO_MODELS)} models and {MANIFEST_FILE} to {output} in {elapsed:.1f} s")
     return 0
 
 

@@ -33,7 +33,8 @@ RUN useradd --system --uid 10001 --user-group --create-home --shell /usr/sbin/no
     && mkdir -p /var/lib/explainer \
     && chown explainer:explainer /var/lib/explainer
 
-# Model files, datasets, results and the SQLite metadata database.
+# EXPLAINER_DATA_DIR contains the SQLite metadata database and the uploaded
+# models, datasets and results. The volume keeps them across container restarts.
 ENV EXPLAINER_DATA_DIR=/var/lib/explainer \
     EXPLAINER_DEMO_MODELS=/srv/demo-models
 VOLUME ["/var/lib/explainer"]
@@ -42,7 +43,7 @@ USER explainer
 EXPOSE 8000
 
 # urlopen raises on a refused connection, a timeout or a non-2xx status, so
-# the command exits non-zero whenever /healthz is not healthy.
+# the check fails unless /healthz returns 2xx within 5 s.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=5)"]
 

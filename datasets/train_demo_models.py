@@ -17,10 +17,13 @@ Writes into DIR:
   dataset, absolute dataset path, target column and upload metadata.
 
 Training is seeded and single-threaded, so a rerun on the same library versions
-gives models with the same predictions. The files still differ byte for byte,
-because zip archives record their write time. When every output exists and ``--force`` is not given,
-the script only refreshes ``demo.json`` if the dataset paths in it changed,
-so it is cheap to run on every service start.
+gives models with the same weights and predictions. The files still differ
+byte for byte, because skops records object ids and zip write times, and
+TorchScript adds a random serialization id.
+
+When every output exists and ``--force`` is not given, the script trains
+nothing and only rewrites ``demo.json`` if the dataset paths in it changed, so
+it is cheap to run on every service start.
 
 The training functions are importable, so tests can train the same models on
 other rows.
@@ -238,7 +241,7 @@ def train_breast_cancer_mlp(
 
     mean = inputs.mean(dim=0)
     std = inputs.std(dim=0)
-    # A constant column would divide by zero; scaling it by 1 leaves it constant.
+    # A constant column would divide by zero, so it is scaled by 1 instead.
     std = torch.where(std > 0, std, torch.ones_like(std))
 
     with _deterministic_torch(random_state):
@@ -260,7 +263,7 @@ def script_mlp(
 ) -> torch.jit.ScriptModule:
     """Compile ``module`` with ``torch.jit.script`` and check it against the names.
 
-    The names are not stored in the compiled module: pass them to
+    The compiled module does not store the names, so pass them to
     :func:`torchscript_metadata` for the archive's ``explainer.json``.
 
     Raises
@@ -314,8 +317,8 @@ def _save_skops(pipeline: Pipeline, path: Path) -> None:
 
 
 def _save_torchscript(scripted: torch.jit.ScriptModule, metadata: dict, path: Path) -> None:
-    # Saving to a buffer, not to the temporary file, because torch.jit.save
-    # names the archive's top folder after the file it writes.
+    # Save to a buffer rather than to the temporary file, because
+    # torch.jit.save names the archive's top folder after the file it writes.
     buffer = io.BytesIO()
     torch.jit.save(
         scripted, buffer, _extra_files={TORCHSCRIPT_METADATA_FILE: json.dumps(metadata)}
@@ -438,7 +441,7 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         required=True,
         type=Path,
         metavar="DIR",
-        help="folder to write the models into; created if missing"
+        help="folder to write the models into; created if missing",
     )
     parser.add_argument(
         "--force", action="store_true", help="train again even if every output file exists"

@@ -89,6 +89,10 @@ def explain(
         )
     # Check the columns once, before any expensive work.
     model.select_features(dataset.frame)
+    # Seeded unless the caller says otherwise, so that the same request gives
+    # the same numbers from the library, the service and the command line.
+    if method != "integrated-gradients":
+        parameters.setdefault("random_state", 0)
 
     if method == "permutation":
         max_rows = parameters.pop("max_rows", None)
@@ -110,7 +114,6 @@ def explain(
         random_state=random_state,
     )
     if method == "shap":
-        parameters.setdefault("random_state", 0)
         return shap_values(
             model, rows, background=dataset.frame, row_indices=indices,
             dataset_digest=dataset.digest, progress=progress, **parameters,

@@ -89,13 +89,13 @@ def _explain(args) -> int:
                        allow_pickle=args.allow_pickle)
     dataset = load_dataset(Path(args.data), target=args.target)
 
-    bar = None if args.no_progress else tqdm(total=100, desc=method, unit="%", file=sys.stderr,
-                                              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+    bar = None if args.no_progress else tqdm(total=100, desc=method, file=sys.stderr,
+                                              bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}")
 
     def progress(fraction: float, stage: str) -> None:
         if bar is not None:
             bar.n = round(fraction * 100)
-            bar.set_postfix_str(stage, refresh=False)
+            bar.set_description_str(f"{method}: {stage}", refresh=False)
             bar.refresh()
 
     try:

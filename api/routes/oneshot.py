@@ -8,10 +8,16 @@ import explainer
 from explainer import InvalidParameterError, PayloadTooLargeError, load_dataset, load_model
 
 from ..openapi import doc
-from ..schemas import Result
+from ..schemas import IntegratedGradientsParameters, PermutationParameters, Result, ShapParameters
 from ._helpers import form_json, form_text, uploaded_file, workspace
 
 blueprint = Blueprint("oneshot", __name__)
+
+PARAMETER_SCHEMAS = {
+    "permutation": PermutationParameters,
+    "shap": ShapParameters,
+    "integrated-gradients": IntegratedGradientsParameters,
+}
 
 
 @blueprint.post("/explain")
@@ -32,8 +38,9 @@ blueprint = Blueprint("oneshot", __name__)
 def explain_once():
     settings = workspace().settings
     method = form_text("method") or "permutation"
-    if method not in explainer.METHODS:
-        raise InvalidParameterError(f"method must be one of {list(explainer.METHODS)}, got {method!r}.")
+    if method not in PARAMETER_SCHEMAS:
+        raise InvalidParameterError(f"method must be one of {list(PARAMETER_SCHEMAS)}, got {method!r}.")
+    parameters = PARAMETER_SCHEMAS[method].model_validate(form_json("parameters") or {}).model_dump()
     model = load_model(uploaded_file("model"), metadata=form_json("metadata"),
                        allow_pickle=settings.allow_pickle, trusted_types=settings.skops_trusted_types)
     dataset = load_dataset(uploaded_file("data"), target=form_text("target"))
@@ -42,5 +49,5 @@ def explain_once():
             f"the data has {len(dataset)} rows, over the one-shot limit of {settings.oneshot_max_rows}; "
             "register the model and dataset and start a job with POST /explanations instead.",
         )
-    result = explainer.explain(model, dataset, method=method, parameters=form_json("parameters"))
+    result = explainer.explain(model, dataset, method=method, parameters=parameters)
     return jsonify(result.to_dict())

@@ -66,9 +66,13 @@ class TorchModel(Model):
             with self._torch.no_grad():
                 output = self.torch_module(probe)
         except Exception as error:
+            # A TorchScript error carries the interpreter's traceback; its last
+            # line states the cause, and a message must not show a traceback.
+            lines = str(error).strip().splitlines()
+            cause = lines[-1] if lines else type(error).__name__
             raise UnusableInputError(
                 f"the model failed on a float32 input of shape (2, {len(self.feature_names)}) "
-                f"built from the {len(self.feature_names)} feature names: {error}. Check "
+                f"built from the {len(self.feature_names)} feature names: {cause}. Check "
                 "that feature_names lists every input, in order."
             ) from error
         width = 1 if output.dim() == 1 else int(output.shape[1])

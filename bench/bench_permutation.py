@@ -94,6 +94,7 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run both implementations, print the comparison table and return the exit status."""
     arguments = _parse_arguments(argv)
     frame = pd.read_csv(DATASETS_DIR / "adult.csv")
     if arguments.rows > len(frame):

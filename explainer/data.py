@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 from dataclasses import dataclass
@@ -186,6 +187,17 @@ class Dataset:
         }
 
 
+def _check_csv_header(data: bytes) -> None:
+    """Reject duplicated header names, which pandas would silently rename."""
+    first_line = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    names = next(csv.reader([first_line]), [])
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise UnusableInputError(
+            f"the CSV header repeats column name(s) {duplicated}; give every column a unique name."
+        )
+
+
 def load_dataset(source, *, name: str | None = None, target: str | None = None) -> Dataset:
     """Read a CSV or Parquet file into a :class:`Dataset`.
 
@@ -215,12 +227,14 @@ def load_dataset(source, *, name: str | None = None, target: str | None = None) 
         try:
             frame = pd.read_parquet(io.BytesIO(data))
         except Exception as error:  # pyarrow raises several error types
-            raise UnsupportedFormatError(f"the Parquet file cannot be read: {error}.") from error
+            reason = str(error).rstrip(".")
+            raise UnsupportedFormatError(f"the Parquet file cannot be read: {reason}.") from error
     else:
         if b"\x00" in data[:4096]:
             raise UnsupportedFormatError(
                 "the dataset is neither CSV (text) nor Parquet; upload one of those."
             )
+        _check_csv_header(data)
         try:
             frame = pd.read_csv(io.BytesIO(data))
         except pd.errors.EmptyDataError as error:

@@ -171,9 +171,9 @@ def live_server_factory(tmp_path):
     servers = []
 
     def start(**kwargs) -> LiveServer:
-        server = LiveServer(tmp_path / "service", **kwargs).start()
+        server = LiveServer(tmp_path / "service", **kwargs)
         servers.append(server)
-        return server
+        return server.start()
 
     yield start
     for server in servers:

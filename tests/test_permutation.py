@@ -163,7 +163,7 @@ def test_permutation_importance_group_permutes_jointly(adult_model, adult_data):
     np.testing.assert_allclose(result.importances[0], expected, atol=1e-12, rtol=0)
 
 
-def test_joint_permutation_reference_matches_sklearn_on_one_column(adult_model, adult_data):
+def test_joint_reference_matches_sklearn(adult_model, adult_data):
     # The hand-written reference above must agree with scikit-learn where both apply.
     X, y = adult_data
     expected = sklearn_permutation_importance(
@@ -213,7 +213,7 @@ def test_permutation_importance_bad_options(adult_model, adult_data, options, me
         permutation_importance(adult_model, X, y, **options)
 
 
-def test_permutation_importance_regressor_rejects_classifier_scoring(california_model, california_data):
+def test_permutation_importance_regressor_scoring(california_model, california_data):
     X, y = california_data
 
     with pytest.raises(InvalidParameterError, match=r"for a regression model, got 'accuracy'"):
@@ -244,7 +244,7 @@ def test_permutation_importance_missing_labels(adult_model, adult_data):
         permutation_importance(adult_model, X, y)
 
 
-def test_permutation_importance_non_numeric_regression_target(california_model, california_data):
+def test_permutation_importance_non_numeric_target(california_model, california_data):
     X, y = california_data
     y = y.astype(object)
     y.iloc[0] = "expensive"

@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 
 from .._errors import InvalidParameterError, UnusableInputError
 from ..models import Model
+from ..models._base import DEFAULT_BATCH_ROWS
 from ..results import PermutationImportanceResult
 from ._common import (
     ProgressCallback,
@@ -117,7 +118,7 @@ def permutation_importance(
     n_repeats: int = 5,
     random_state=None,
     feature_groups: dict | None = None,
-    batch_rows: int = 262_144,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
     dataset_digest: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> PermutationImportanceResult:
@@ -146,9 +147,9 @@ def permutation_importance(
     feature_groups : dict of str to list of str, optional
         Features permuted together, reported under the group's name; every
         feature not in a group is permuted alone.
-    batch_rows : int
-        Rows per prediction call; whole permuted copies are stacked until
-        this many rows (at least one copy per call).
+    batch_rows : int, default=32768
+        Rows per prediction call. Whole permuted copies are stacked up to
+        this many rows, with at least one copy per call.
 
     Returns
     -------

@@ -25,6 +25,8 @@ def detect_format(data: bytes) -> str | None:
     if data[:4] == b"PK\x03\x04":
         return _detect_zip_format(data)
     # Pickle protocols 2 to 5 start with the PROTO opcode and the version.
+    # NOTE: protocols 0 and 1 have no such header; they are reported as an
+    # unknown format (and stay rejected) rather than as pickle.
     if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
         return PICKLE
     if data.startswith(_JOBLIB_MAGICS):

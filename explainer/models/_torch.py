@@ -66,8 +66,8 @@ class TorchModel(Model):
             with self._torch.no_grad():
                 output = self.torch_module(probe)
         except Exception as error:
-            # A TorchScript error carries the interpreter's traceback; its last
-            # line states the cause, and a message must not show a traceback.
+            # A TorchScript error carries the interpreter's traceback. Its last
+            # line states the cause, so only that line goes into the message.
             lines = str(error).strip().splitlines()
             cause = lines[-1] if lines else type(error).__name__
             raise UnusableInputError(

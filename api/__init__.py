@@ -57,6 +57,11 @@ def create_app(config: dict | None = None) -> Flask:
         Settings by field name (see :class:`api.config.Settings`); they
         override the EXPLAINER_* environment variables.
     """
+    if not logging.getLogger().handlers:
+        # Under a bare `gunicorn "api:create_app()"` nothing configures
+        # logging, and the service's records would be dropped.
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(**(config or {}))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes

@@ -112,23 +112,34 @@ def _margin(final, transformed: np.ndarray, n_classes: int) -> np.ndarray:
     return margin
 
 
+def _through_preprocessing(model, rows, background):
+    """Split off the pipeline's preprocessing and apply it.
+
+    Returns (final estimator, raw feature index per transformed column,
+    transformed rows, transformed background).
+    """
+    preprocessor, final = split_pipeline(model.estimator)
+    if preprocessor is None:
+        index = np.arange(len(model.feature_names))
+        return final, index, rows.to_numpy(dtype=np.float64), background.to_numpy(dtype=np.float64)
+    index = raw_feature_index(preprocessor, model.feature_names, rows)
+    return final, index, transform_dense(preprocessor, rows), transform_dense(preprocessor, background)
+
+
+def _to_result_layout(model, explanation, n_rows, space):
+    """shap's values and base values in the layout of ShapResult."""
+    if model.is_classifier:
+        return _as_class_layout(explanation.values, explanation.base_values, n_rows, space, model.n_outputs)
+    values = np.asarray(explanation.values, dtype=np.float64)
+    base_values = np.asarray(explanation.base_values, dtype=np.float64).reshape(-1)
+    return values, np.broadcast_to(base_values, (n_rows,)).copy()
+
+
 def _explain_tree(model, rows, background, space, random_state):
     import shap
 
-    preprocessor, final = split_pipeline(model.estimator)
-    if preprocessor is not None:
-        index = raw_feature_index(preprocessor, model.feature_names, rows)
-        rows_t = transform_dense(preprocessor, rows)
-        background_t = transform_dense(preprocessor, background)
-    else:
-        index = np.arange(len(model.feature_names))
-        rows_t = rows.to_numpy(dtype=np.float64)
-        background_t = background.to_numpy(dtype=np.float64)
-
-    if model.is_classifier:
-        model_output = "probability" if space == "probability" else "raw"
-    else:
-        model_output = "raw"
+    final, index, rows_t, background_t = _through_preprocessing(model, rows, background)
+    model_output = "probability" if model.is_classifier and space == "probability" else "raw"
     # NOTE: shap's interventional TreeSHAP sums paths in float32 (shap 0.51),
     # so the additivity error scales with the output: about 1e-8 of it, which
     # is 1e-3 on house prices. max_additivity_error reports it as measured.
@@ -140,22 +151,13 @@ def _explain_tree(model, rows, background, space, random_state):
             f"{type(final).__name__} outputs {explainer.model.tree_output} from its trees, so "
             "its log-odds cannot be explained with TreeSHAP; use output_space='probability'."
         )
-    explanation = explainer(rows_t, check_additivity=False)
-    values, base_values = explanation.values, explanation.base_values
-    if model.is_classifier:
-        values, base_values = _as_class_layout(values, base_values, len(rows), space, model.n_outputs)
-    else:
-        values = np.asarray(values, dtype=np.float64)
-        base_values = np.broadcast_to(np.asarray(base_values, dtype=np.float64).reshape(-1), (len(rows),)).copy()
+    values, base_values = _to_result_layout(model, explainer(rows_t, check_additivity=False), len(rows), space)
 
     outputs = None
     if model.is_classifier and space == "log_odds":
         outputs = _margin(final, rows_t, model.n_outputs)
-    return (
-        _Explained("tree", sum_onto_raw(values, index, len(model.feature_names)), base_values,
-                   len(background), "random sample"),
-        outputs,
-    )
+    values = sum_onto_raw(values, index, len(model.feature_names))
+    return _Explained("tree", values, base_values, len(background), "random sample"), outputs
 
 
 def _explain_linear(model, rows, background, space, random_state):
@@ -163,30 +165,14 @@ def _explain_linear(model, rows, background, space, random_state):
 
     if model.is_classifier and space == "probability":
         raise UnmappableColumnsError("linear SHAP explains the margin, not probabilities")
-    preprocessor, final = split_pipeline(model.estimator)
-    if preprocessor is not None:
-        index = raw_feature_index(preprocessor, model.feature_names, rows)
-        rows_t = transform_dense(preprocessor, rows)
-        background_t = transform_dense(preprocessor, background)
-    else:
-        index = np.arange(len(model.feature_names))
-        rows_t = rows.to_numpy(dtype=np.float64)
-        background_t = background.to_numpy(dtype=np.float64)
+    final, index, rows_t, background_t = _through_preprocessing(model, rows, background)
     masker = shap.maskers.Independent(background_t, max_samples=len(background_t))
     explanation = shap.LinearExplainer(final, masker)(rows_t)
-    values, base_values = explanation.values, explanation.base_values
-    outputs = None
-    if model.is_classifier:
-        values, base_values = _as_class_layout(values, base_values, len(rows), space, model.n_outputs)
-        outputs = _margin(final, rows_t, model.n_outputs)
-    else:
-        values = np.asarray(values, dtype=np.float64)
-        base_values = np.broadcast_to(np.asarray(base_values, dtype=np.float64).reshape(-1), (len(rows),)).copy()
-    return (
-        _Explained("linear", sum_onto_raw(values, index, len(model.feature_names)), base_values,
-                   len(background), "random sample"),
-        outputs,
-    )
+    values, base_values = _to_result_layout(model, explanation, len(rows), space)
+
+    outputs = _margin(final, rows_t, model.n_outputs) if model.is_classifier else None
+    values = sum_onto_raw(values, index, len(model.feature_names))
+    return _Explained("linear", values, base_values, len(background), "random sample"), outputs
 
 
 def _explain_permutation(model, rows, background, space, random_state, *, max_evals=None):

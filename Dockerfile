@@ -50,4 +50,5 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
 # One worker process, because the in-process job backend keeps its queue and
 # running jobs in that process: a second worker would not see them. The 8
 # threads serve concurrent requests.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "1", "--threads", "8", "--timeout", "120", "api:create_app()"]
+# The config module's hooks return running jobs to the queue on shutdown.
+CMD ["gunicorn", "-c", "python:api.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "1", "--threads", "8", "--timeout", "120", "api:create_app()"]

@@ -4,15 +4,16 @@ Jobs live in the database, so any process can report on them. A worker
 thread claims a queued job atomically, runs it, and stores the result in the
 artifact store. While it runs, a heartbeat thread stamps the job every few
 seconds; a job whose stamp grows older than ``stale_job_seconds`` (its
-process died) is marked failed rather than left running forever.
+process died) is marked failed rather than left running forever. A process
+that stops cleanly puts its running jobs back in the queue instead.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import explainer
 from explainer import ExplainerError
@@ -32,18 +33,35 @@ class JobCancelled(Exception):
     """Raised inside a running method when its job was cancelled."""
 
 
+class ServiceStopping(Exception):
+    """Raised inside a running method when the process is shutting down."""
+
+
 class JobRunner:
-    """A pool of worker threads running the explanation jobs of one process."""
+    """Worker threads running the explanation jobs of one process.
+
+    The threads are daemons, so a stopping process does not wait for a long
+    job. ``shutdown`` returns the jobs they were running to the queue.
+    """
 
     def __init__(self, workspace: Workspace, *, workers: int):
         self.workspace = workspace
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="job")
+        self._queue: queue.Queue[str] = queue.Queue()
         self._active: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._heartbeat_seconds = min(MAX_HEARTBEAT_SECONDS, workspace.settings.stale_job_seconds / 4)
-        self._heartbeat = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
-        self._heartbeat.start()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"job-worker-{index}", daemon=True)
+            for index in range(max(1, workers))
+        ]
+        self._threads.append(threading.Thread(target=self._beat, name="job-heartbeat", daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def start(self) -> None:
         """Fail jobs orphaned by a dead process and resume the queued ones."""
@@ -52,14 +70,21 @@ class JobRunner:
             self.submit(job_id)
 
     def submit(self, job_id: str) -> None:
-        self._pool.submit(self._run, job_id)
+        self._queue.put(job_id)
 
     def is_alive(self) -> bool:
-        return self._heartbeat.is_alive() and not self._stopping.is_set()
+        return not self.stopping and all(thread.is_alive() for thread in self._threads)
 
     def shutdown(self) -> None:
+        """Stop taking jobs and put the running ones back in the queue."""
+        if self.stopping:
+            return
         self._stopping.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            active = sorted(self._active)
+        if active:
+            self.workspace.requeue_jobs(active)
+            logger.info("service stopping: returned running job(s) %s to the queue", active)
 
     def _beat(self) -> None:
         while not self._stopping.wait(self._heartbeat_seconds):
@@ -70,6 +95,17 @@ class JobRunner:
                 self.workspace.fail_stale_jobs()
             except Exception:  # the database may be briefly unavailable; try again next beat
                 logger.exception("job heartbeat failed for jobs %s", sorted(active))
+
+    def _work(self) -> None:
+        while not self.stopping:
+            try:
+                job_id = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                self._run(job_id)
+            except Exception:  # a worker thread must survive any job
+                logger.exception("job %s: the worker failed outside the job", job_id)
 
     def _run(self, job_id: str) -> None:
         job = self.workspace.claim_job(job_id)
@@ -82,6 +118,8 @@ class JobRunner:
 
         def progress(fraction: float, stage: str) -> None:
             nonlocal last_update
+            if self.stopping:
+                raise ServiceStopping(job_id)
             now = time.monotonic()
             if now - last_update < PROGRESS_INTERVAL_SECONDS and fraction < 1.0:
                 return
@@ -96,11 +134,12 @@ class JobRunner:
             result = explainer.explain(
                 model, dataset, method=job.method, parameters=job.parameters, progress=progress
             )
-            if self.workspace.update_job(job_id, stage="saving result"):
-                raise JobCancelled(job_id)
+            progress(1.0, "saving result")
             payload = result.to_dict()
             payload["job_id"] = job_id
             self.workspace.finish_job(job_id, status="succeeded", result=payload)
+        except ServiceStopping:
+            logger.info("job %s interrupted by shutdown; it runs again after the restart", job_id)
         except JobCancelled:
             self.workspace.finish_job(job_id, status="cancelled")
         except ExplainerError as error:

@@ -6,6 +6,8 @@ import logging
 
 from gunicorn.app.base import BaseApplication
 
+from . import gunicorn_conf
+
 
 class _Application(BaseApplication):
     def __init__(self, options: dict, config: dict):
@@ -38,5 +40,7 @@ def serve(*, host: str, port: int, threads: int, timeout: int, config: dict) -> 
         "graceful_timeout": 10,
         "accesslog": None,
         "loglevel": "info",
+        "post_worker_init": gunicorn_conf.post_worker_init,
+        "worker_int": gunicorn_conf.worker_int,
     }
     _Application(options, config).run()

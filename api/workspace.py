@@ -204,13 +204,13 @@ class Workspace:
         if method == "integrated-gradients" and not model.supports_gradients:
             raise UnusableInputError(
                 f"integrated gradients needs a differentiable PyTorch model, but model "
-                f"{model_record['id']} is a {model.format} model. Methods that apply to it: "
+                f"{model_reference!r} is a {model.format} model. Methods that apply to it: "
                 f"{list(model.applicable_methods())}.",
                 details={"applicable_methods": list(model.applicable_methods())},
             )
         if method == "permutation" and dataset.target is None:
             raise UnusableInputError(
-                f"permutation importance needs true labels, but dataset {dataset_record['id']} has "
+                f"permutation importance needs true labels, but dataset {dataset_reference!r} has "
                 "no target column; upload it with a target."
             )
         model.select_features(dataset.frame)
@@ -305,6 +305,16 @@ class Workspace:
             )
             session.commit()
         logger.info("job %s %s", job_id, status if error is None else f"{status}: {error.get('detail')}")
+
+    def requeue_jobs(self, job_ids) -> None:
+        """Return running jobs to the queue, for a process that stops cleanly."""
+        with self.session() as session:
+            session.execute(
+                update(JobRecord).where(JobRecord.id.in_(list(job_ids)), JobRecord.status == "running")
+                .values(status="queued", progress=0.0, stage="queued again after a restart",
+                        started_at=None, heartbeat_at=None)
+            )
+            session.commit()
 
     def touch_jobs(self, job_ids) -> None:
         if not job_ids:

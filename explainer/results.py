@@ -161,6 +161,7 @@ class WhatIfResult(_Result):
     prediction_after: np.ndarray
     prediction_change: np.ndarray
     explanation: dict | None
+    notes: tuple = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -124,14 +124,14 @@ class LiveServer:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, "EXPLAINER_JOB_WORKERS": "2", **(env or {})}
         self.demo_models = demo_models
         self.process = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 
     def start(self, timeout: float = 60.0) -> "LiveServer":
         command = [sys.executable, "-m", "explainer.cli", "serve", "--port", str(self.port),
-                   "--data-dir", str(self.data_dir), "--job-workers", "2"]
+                   "--data-dir", str(self.data_dir)]
         if self.demo_models is not None:
             command += ["--demo-models", str(self.demo_models)]
         self.log = open(self.log_path, "ab")

@@ -369,3 +369,22 @@ def test_cancel_queued_job(client, adult_ids):
     assert final["status"] == "cancelled"
     again = problem_of(client.delete(f"/explanations/{jobs[-1]['id']}"))
     assert again["status"] == 409
+
+
+def test_malformed_json_names_the_parse_error(client):
+    body = problem_of(client.post("/explanations", data='{"model_id": ', content_type="application/json"))
+
+    assert body["status"] == 400
+    assert "not valid JSON" in body["detail"]
+
+
+def test_whatif_unseen_category_is_noted(client, adult_ids):
+    model_id, dataset_id = adult_ids
+
+    response = client.post("/what-if", json={
+        "model_id": model_id, "dataset_id": dataset_id, "row_index": 0,
+        "changes": {"education": "PhD"}, "explain": False})
+
+    assert response.status_code == 200
+    assert len(response.json["notes"]) == 1
+    assert "'PhD'" in response.json["notes"][0]

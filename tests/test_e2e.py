@@ -21,11 +21,14 @@ def _upload(server, path, files, data=None):
 
 
 def _wait_for_job(server, job_id, *, states=("succeeded", "failed", "cancelled"), timeout=120):
+    # wait blocks until the job ends, so it only helps when waiting for an end.
+    wait = 5 if set(states) <= {"succeeded", "failed", "cancelled"} else 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = requests.get(f"{server.url}/explanations/{job_id}?wait=5", timeout=TIMEOUT).json()
+        job = requests.get(f"{server.url}/explanations/{job_id}?wait={wait}", timeout=TIMEOUT).json()
         if job["status"] in states:
             return job
+        time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not reach {states} within {timeout} s: {job}")
 
 
@@ -116,3 +119,25 @@ def test_demo_models_registered_on_start(live_server_factory, demo_dir):
     }, timeout=TIMEOUT).json()
     assert ig["status"] == "succeeded", ig
     assert ig["result"]["max_abs_convergence_delta"] < 1e-2
+
+
+def test_stopped_server_requeues_running_job(live_server_factory, adult_model_bytes):
+    server = live_server_factory(env={"EXPLAINER_JOB_WORKERS": "1"})
+    _upload(server, "/models", {"file": ("adult.skops", adult_model_bytes)}, {"name": "adult-gbm"})
+    _upload(server, "/datasets", {"file": ("adult.csv", (DATASETS / "adult.csv").read_bytes())},
+            {"name": "adult", "target": "income"})
+    job = requests.post(f"{server.url}/explanations", json={
+        "model_id": "adult-gbm", "dataset_id": "adult", "method": "permutation",
+        "parameters": {"n_repeats": 30, "max_rows": 8000},
+    }, timeout=TIMEOUT).json()
+    _wait_for_job(server, job["id"], states=("running",), timeout=30)
+
+    started = time.monotonic()
+    server.stop(signal.SIGTERM)
+    stop_seconds = time.monotonic() - started
+    restarted = live_server_factory(env={"EXPLAINER_JOB_WORKERS": "1"})
+
+    assert stop_seconds < 8, server.read_log()
+    finished = _wait_for_job(restarted, job["id"])
+    assert finished["status"] == "succeeded", finished
+    assert "returned running job" in server.read_log()

@@ -18,11 +18,17 @@ def workspace() -> Workspace:
 
 
 def json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    if not request.is_json:
         raise InvalidParameterError(
-            "the request body must be a JSON object sent with Content-Type: application/json."
+            f"the request body must be JSON sent with Content-Type: application/json, got "
+            f"Content-Type {request.content_type or 'none'!r}."
         )
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except ValueError as error:
+        raise InvalidParameterError(f"the request body is not valid JSON: {error}.") from error
+    if not isinstance(body, dict):
+        raise InvalidParameterError(f"the request body must be a JSON object, got {type(body).__name__}.")
     return body
 
 

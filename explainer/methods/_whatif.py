@@ -88,6 +88,23 @@ def predict_changes(model: Model, row: pd.DataFrame, changes: dict):
     return row, changed, predictions[0], predictions[1]
 
 
+def _unseen_categories(changes: dict, reference: pd.DataFrame) -> list[str]:
+    """Describe new categorical values that never occur in ``reference``."""
+    notes = []
+    for feature, value in changes.items():
+        if not isinstance(value, str) or feature not in reference.columns:
+            continue
+        column = reference[feature]
+        if _is_numeric(column.dtype) or (column == value).any():
+            continue
+        notes.append(
+            f"value {value!r} of feature {feature!r} does not occur in the dataset, so the model "
+            "may treat it as an unknown category (a one-hot encoder that ignores unknown values "
+            "leaves the prediction unchanged)."
+        )
+    return notes
+
+
 def what_if(
     model: Model,
     row: pd.DataFrame,
@@ -121,6 +138,7 @@ def what_if(
     """
     started = time.perf_counter()
     row, changed, before, after = predict_changes(model, row, changes)
+    notes = _unseen_categories(changes, background) if background is not None else []
     explanation = None
     if explain:
         explanation = shap_values(
@@ -149,6 +167,7 @@ def what_if(
         prediction_after=np.atleast_1d(after),
         prediction_change=np.atleast_1d(after - before),
         explanation=explanation,
+        notes=tuple(notes),
     )
 
 

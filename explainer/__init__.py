@@ -8,6 +8,8 @@ from ._errors import (
     PayloadTooLargeError,
     UnsupportedFormatError,
     UnusableInputError,
+    UpstreamError,
+    UpstreamTimeoutError,
 )
 from ._explain import METHODS, explain
 from .data import Dataset, load_dataset
@@ -25,6 +27,8 @@ __all__ = [
     "PayloadTooLargeError",
     "UnsupportedFormatError",
     "UnusableInputError",
+    "UpstreamError",
+    "UpstreamTimeoutError",
     "load_dataset",
     "load_model",
     "explain",

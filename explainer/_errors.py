@@ -15,6 +15,8 @@ __all__ = [
     "PayloadTooLargeError",
     "UnsupportedFormatError",
     "UnusableInputError",
+    "UpstreamError",
+    "UpstreamTimeoutError",
 ]
 
 
@@ -83,3 +85,17 @@ class UnusableInputError(ExplainerError):
 
     status = 422
     title = "Unprocessable input"
+
+
+class UpstreamError(ExplainerError):
+    """A remote model server failed or returned an error."""
+
+    status = 502
+    title = "Bad gateway"
+
+
+class UpstreamTimeoutError(ExplainerError):
+    """A remote model server did not answer in time."""
+
+    status = 504
+    title = "Gateway timeout"

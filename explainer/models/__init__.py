@@ -42,9 +42,45 @@ def _load_torch_pickle(data, *, digest, metadata, trusted_types):
     return load_torch_pickle(data, digest=digest, metadata=metadata)
 
 
+def _load_torch_export(data, *, digest, metadata, trusted_types):
+    from ._torch import load_torch_export
+
+    return load_torch_export(data, digest=digest, metadata=metadata)
+
+
+def _load_onnx(data, *, digest, metadata, trusted_types):
+    from ._onnx import load_onnx
+
+    return load_onnx(data, digest=digest, metadata=metadata)
+
+
+def _load_xgboost(data, *, digest, metadata, trusted_types):
+    from ._boosters import load_xgboost
+
+    return load_xgboost(data, digest=digest, metadata=metadata)
+
+
+def _load_lightgbm(data, *, digest, metadata, trusted_types):
+    from ._boosters import load_lightgbm
+
+    return load_lightgbm(data, digest=digest, metadata=metadata)
+
+
+def _load_catboost(data, *, digest, metadata, trusted_types):
+    from ._boosters import load_catboost
+
+    return load_catboost(data, digest=digest, metadata=metadata)
+
+
 _LOADERS = {
     "skops": _load_skops,
     "torchscript": _load_torchscript,
+    "torch-export": _load_torch_export,
+    "onnx": _load_onnx,
+    "xgboost-json": _load_xgboost,
+    "xgboost-ubj": _load_xgboost,
+    "lightgbm": _load_lightgbm,
+    "catboost": _load_catboost,
     "pickle": _load_pickle,
     "joblib": _load_joblib,
     "torch-pickle": _load_torch_pickle,
@@ -81,7 +117,8 @@ def load_model(
     Raises
     ------
     UnsupportedFormatError
-        If the format is unknown, or unsafe and ``allow_pickle`` is False.
+        If the format is unknown (status 415, listing the supported formats),
+        or unsafe and ``allow_pickle`` is False.
     UnusableInputError
         If the file loads but cannot be used (untrusted types, missing
         metadata, shapes that disagree with the metadata).
@@ -92,8 +129,9 @@ def load_model(
     if format is None:
         raise UnsupportedFormatError(
             "the file is not a model in a supported format; supported formats: "
-            f"{supported} (scikit-learn pipelines saved with skops.io.dump, PyTorch "
-            "models saved with torch.jit.save).",
+            f"{supported} (scikit-learn pipelines saved with skops.io.dump, PyTorch models "
+            "saved with torch.jit.save or torch.export.save, ONNX, XGBoost JSON or UBJSON, "
+            "LightGBM text, CatBoost .cbm).",
             details={"supported_formats": list(SAFE_FORMATS)},
         )
     if format in UNSAFE_FORMATS and not allow_pickle:

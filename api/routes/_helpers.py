@@ -60,17 +60,21 @@ def form_text(field: str) -> str | None:
     return text.strip() or None if text is not None else None
 
 
-def query_float(name: str, default: float, *, maximum: float) -> float:
+def query_seconds(name: str, *, maximum: float) -> float:
+    """Read a duration in seconds from the query string; 0 when absent.
+
+    Values above ``maximum`` are lowered to it, as long polls usually are.
+    """
     text = request.args.get(name)
     if text is None:
-        return default
+        return 0.0
     try:
         value = float(text)
     except ValueError as error:
         raise InvalidParameterError(f"query parameter {name} must be a number of seconds, got {text!r}.") from error
-    if not 0 <= value <= maximum:
-        raise InvalidParameterError(f"query parameter {name} must be between 0 and {maximum}, got {value}.")
-    return value
+    if not value >= 0 or value == float("inf"):
+        raise InvalidParameterError(f"query parameter {name} must be a finite number of seconds >= 0, got {text!r}.")
+    return min(value, maximum)
 
 
 def frame_from_records(records: list[dict], like: pd.DataFrame | None = None) -> pd.DataFrame:

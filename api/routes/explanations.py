@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify, url_for
 from ..openapi import doc
 from ..schemas import ExplanationRequest, JobList, JobResource
 from ..storage import FINAL_STATES
-from ._helpers import json_body, query_float, workspace
+from ._helpers import json_body, query_seconds, workspace
 
 blueprint = Blueprint("explanations", __name__, url_prefix="/explanations")
 
@@ -39,7 +39,7 @@ def _job_with_result(job_id: str, wait: float) -> dict:
      responses={202: JobResource, 200: JobResource}, errors=(400, 404, 422, 503))
 def create_explanation():
     request_body = ExplanationRequest.model_validate(json_body()).root
-    wait = query_float("wait", 0.0, maximum=workspace().settings.max_wait_seconds)
+    wait = query_seconds("wait", maximum=workspace().settings.max_wait_seconds)
     job = workspace().create_job(
         request_body.model_id, request_body.dataset_id, request_body.method,
         request_body.parameters.model_dump(),
@@ -64,7 +64,7 @@ def list_explanations():
 @doc(summary="A job's status, progress and, once it succeeded, its result.", tag="explanations",
      query=_WAIT_QUERY, responses={200: JobResource}, errors=(400, 404))
 def get_explanation(job_id: str):
-    wait = query_float("wait", 0.0, maximum=workspace().settings.max_wait_seconds)
+    wait = query_seconds("wait", maximum=workspace().settings.max_wait_seconds)
     return jsonify(_job_with_result(job_id, wait))
 
 

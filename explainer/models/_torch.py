@@ -54,7 +54,12 @@ class TorchModel(Model):
             digest=digest,
             metadata=metadata,
         )
-        module.eval()
+        try:
+            module.eval()
+        except NotImplementedError:
+            # Modules from torch.export are already in inference form and
+            # reject eval() (torch 2.13).
+            pass
         self.torch_module = module
         self._torch = torch
         self._output = output
@@ -180,3 +185,36 @@ def load_torch_pickle(data: bytes, *, digest: str, metadata: dict | None) -> Tor
             "export the model with torch.jit.script or torch.export."
         )
     return TorchModel(module, format="torch-pickle", digest=digest, metadata=metadata)
+
+
+def load_torch_export(data: bytes, *, digest: str, metadata: dict | None) -> TorchModel:
+    """Load a ``torch.export`` program (.pt2) whose batch dimension is dynamic."""
+    import torch
+
+    extra_files = {METADATA_FILE: ""}
+    try:
+        program = torch.export.load(io.BytesIO(data), extra_files=extra_files)
+    except Exception as error:  # torch raises several types on bad archives
+        raise UnsupportedFormatError(
+            f"the file looks like a torch.export program but cannot be loaded ({error}); save "
+            "it with torch.export.save(torch.export.export(model, ...), path)."
+        ) from error
+    embedded = json.loads(extra_files[METADATA_FILE]) if extra_files[METADATA_FILE] else {}
+    merged = {**embedded, **(metadata or {})}
+    module = program.module()
+
+    # A program exported for one batch size rejects every other size.
+    n_features = len(merged.get("feature_names", []))
+    if n_features:
+        for batch in (1, 3):
+            try:
+                with torch.no_grad():
+                    module(torch.zeros((batch, n_features)))
+            except Exception as error:  # the guard raises RuntimeError or AssertionError
+                raise UnusableInputError(
+                    f"the exported program does not accept a batch of {batch} rows ({error}). "
+                    "Export it with a dynamic batch dimension: torch.export.export(model, "
+                    "(example,), dynamic_shapes={'x': {0: torch.export.Dim('batch')}}), naming "
+                    "the forward argument instead of 'x'."
+                ) from error
+    return TorchModel(module, format="torch-export", digest=digest, metadata=merged)

@@ -35,6 +35,11 @@ def _check_value(feature: str, value, dtype):
             )
         if not np.isfinite(value):
             raise InvalidParameterError(f"feature {feature!r} needs a finite number, got {value!r}.")
+        if pd.api.types.is_integer_dtype(dtype) and value != round(value):
+            raise InvalidParameterError(
+                f"feature {feature!r} holds whole numbers ({dtype}), as the model was trained on; "
+                f"got {value!r}. Give a whole number."
+            )
         return value
     if not isinstance(value, str):
         raise InvalidParameterError(

@@ -28,6 +28,32 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _parse_feature_dtypes(declared, feature_names) -> dict:
+    """Parse metadata feature_dtypes ({feature: dtype name}) into pandas dtypes."""
+    if declared is None:
+        return {}
+    if not isinstance(declared, dict):
+        raise UnusableInputError(
+            f"metadata feature_dtypes must map feature names to dtype names, got {declared!r}."
+        )
+    unknown = sorted(set(declared) - set(feature_names))
+    if unknown:
+        raise UnusableInputError(
+            f"metadata feature_dtypes names {unknown}, which are not features of the model "
+            f"{list(feature_names)}."
+        )
+    parsed = {}
+    for name, text in declared.items():
+        try:
+            parsed[name] = pd.api.types.pandas_dtype(text)
+        except TypeError as error:
+            raise UnusableInputError(
+                f"metadata feature_dtypes gives {text!r} for {name!r}, which is not a pandas dtype "
+                "(for example int64, float64, str, category, bool)."
+            ) from error
+    return parsed
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """Description of a loaded model, as stored and returned by the service."""
@@ -117,6 +143,7 @@ class Model:
         self.format = format
         self.digest = digest
         self.metadata = dict(metadata or {})
+        self.feature_dtypes = _parse_feature_dtypes(self.metadata.get("feature_dtypes"), self.feature_names)
 
     @property
     def output_space(self) -> str:
@@ -173,7 +200,24 @@ class Model:
                 f"{list(self.feature_names)}.",
                 details={"missing_columns": missing},
             )
-        return frame.loc[:, list(self.feature_names)]
+        selected = frame.loc[:, list(self.feature_names)]
+        return self._conform_dtypes(selected) if self.feature_dtypes else selected
+
+    def _conform_dtypes(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Convert columns to the dtypes declared in the metadata's feature_dtypes."""
+        converted = {}
+        for name, dtype in self.feature_dtypes.items():
+            column = features[name]
+            if column.dtype == dtype:
+                continue
+            try:
+                converted[name] = column.astype(dtype)
+            except (ValueError, TypeError) as error:
+                raise UnusableInputError(
+                    f"column {name!r} ({column.dtype}) cannot be converted to the model's training "
+                    f"dtype {dtype}: {error}. Fix the data, or the feature_dtypes metadata."
+                ) from error
+        return features.assign(**converted) if converted else features
 
     def predict(self, frame: pd.DataFrame, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> np.ndarray:
         """Predict a batch of rows given as raw feature columns.

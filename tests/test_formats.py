@@ -218,3 +218,19 @@ def test_unknown_format_lists_supported(client):
     assert response.status_code == 415
     for name in ("skops", "torchscript", "torch-export", "onnx", "xgboost-json", "lightgbm", "catboost"):
         assert name in response.json["supported_formats"]
+
+
+def test_onnx_network_explained_over_http(client, onnx_network_bytes, mlp_bytes, breast_cancer_frame,
+                                          breast_cancer_metadata):
+    onnx_model = _upload(client, onnx_network_bytes, breast_cancer_metadata)
+    torchscript_model = _upload(client, mlp_bytes)
+    dataset_id = _upload_dataset(client, breast_cancer_frame, "target")
+    parameters = {"n_rows": 8, "background_size": 25, "random_state": 3}
+
+    from_onnx = _explain(client, onnx_model["id"], dataset_id, "shap", parameters)
+    from_torchscript = _explain(client, torchscript_model["id"], dataset_id, "shap", parameters)
+
+    assert onnx_model["methods"] == ["permutation", "shap", "what-if"]
+    assert from_onnx["explainer"] == "permutation"
+    assert from_onnx["max_additivity_error"] < 1e-9
+    np.testing.assert_allclose(from_onnx["values"], from_torchscript["values"], atol=1e-6)

@@ -52,6 +52,13 @@ class Settings:
     """Directory with demo.json; its models and datasets are registered on start."""
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the API from a browser ('*' for any)."""
+    remote_allowed_hosts: tuple[str, ...] = ()
+    """Model servers that remote models may call: 'host', 'host:port' or '*.domain'.
+    Empty (the default) rejects every remote model."""
+    remote_timeout_seconds: float = 10.0
+    """Largest timeout of one request to a model server, in seconds; also the default."""
+    remote_max_retries: int = 2
+    """Largest number of retries of a failed model server request; also the default."""
 
     @property
     def resolved_database_url(self) -> str:

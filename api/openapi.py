@@ -11,8 +11,11 @@ from .schemas import Problem
 
 _STANDARD_ERRORS = {
     400: "Malformed request or invalid parameter.",
+    403: "Not permitted by the server's settings, such as a model server host off the allow-list.",
     404: "Model, dataset or job not found.",
     422: "Valid request that cannot be used (missing columns, method not applicable).",
+    502: "The remote model's server failed, could not be reached, or returned an unusable response.",
+    504: "The remote model's server did not respond within the timeout.",
 }
 
 

@@ -108,6 +108,47 @@ class PredictRequest(_Strict):
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=100_000)
 
 
+OpenInferenceDatatype = Literal["FP64", "FP32", "INT64", "INT32", "BOOL", "BYTES"]
+
+
+class RemoteModelRequest(_Strict):
+    """A model served by a model server, called over HTTP for every prediction."""
+
+    name: str | None = Field(None, min_length=1, max_length=200,
+                             description="Unique name to refer to the model by, instead of its id.")
+    url: str = Field(description="Base URL of the model server, such as http://mlserver:8080. Its host "
+                                 "must be on the operator's EXPLAINER_REMOTE_ALLOWED_HOSTS.")
+    protocol: Literal["kserve-v2", "mlflow"] = Field(
+        description="kserve-v2: the Open Inference Protocol (MLServer, KServe, Triton), "
+                    "POST {url}/v2/models/{model_name}/infer. mlflow: POST {url}/invocations.")
+    model_name: str | None = Field(None, min_length=1, description="The served model's name (kserve-v2).")
+    model_version: str | None = Field(None, min_length=1,
+                                      description="The served model's version (kserve-v2); default the server's.")
+    feature_names: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="Input columns, in the order the model takes them.")
+    feature_types: dict[str, OpenInferenceDatatype] | None = Field(
+        None, description="Datatype per feature; features not listed are sent by their dataset dtype "
+                          "(integers INT64, other numbers FP64, booleans BOOL, the rest BYTES).")
+    task: Literal["classification", "regression"]
+    class_names: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, min_length=2, description="Classes in the order of the probability columns (classifiers).")
+    output_name: str | None = Field(
+        None, min_length=1, description="Output to request and read, such as predict_proba for MLServer's "
+                                        "scikit-learn runtime; default the first output.")
+    input_layout: Literal["columns", "tensor"] = Field(
+        "columns", description="kserve-v2 request layout: one input per feature column with "
+                               "content_type pd (MLServer), or one 2-D FP64 tensor (Triton).")
+    input_name: str | None = Field(None, min_length=1,
+                                   description="Name of the tensor layout's input; default input-0.")
+    max_batch_rows: int = Field(1000, ge=1, le=100_000, description="Rows sent in one request.")
+    timeout_seconds: float | None = Field(
+        None, gt=0, description="Timeout of one request, in seconds; default and maximum "
+                                "EXPLAINER_REMOTE_TIMEOUT_SECONDS.")
+    max_retries: int | None = Field(
+        None, ge=0, description="Retries after a connection error, a timeout or a 5xx status; "
+                                "default and maximum EXPLAINER_REMOTE_MAX_RETRIES.")
+
+
 # Responses -------------------------------------------------------------------
 
 class ModelResource(BaseModel):

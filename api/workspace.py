@@ -23,6 +23,7 @@ from explainer import (
     InvalidParameterError,
     Model,
     NotFoundError,
+    RemoteModel,
     UnusableInputError,
     load_dataset,
     load_model,
@@ -43,6 +44,9 @@ from .storage import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Remote model spec fields whose value the operator's setting caps.
+_REMOTE_LIMITS = {"timeout_seconds": "remote_timeout_seconds", "max_retries": "remote_max_retries"}
 
 
 class _LruCache:
@@ -108,6 +112,54 @@ class Workspace:
         logger.info("registered model %s (%s, %s, %s)", model_id, name, info.format, info.digest)
         return record.to_dict()
 
+    def add_remote_model(self, spec: dict, *, name: str | None = None) -> dict:
+        """Register a model that a model server serves, without contacting the server.
+
+        The spec is validated and its host checked against
+        ``remote_allowed_hosts``. The server need not be up: a server that
+        cannot be reached fails the first prediction or explanation (502 or
+        504), not the registration.
+        """
+        for key, setting in _REMOTE_LIMITS.items():
+            limit = getattr(self.settings, setting)
+            if isinstance(spec.get(key), (int, float)) and spec[key] > limit:
+                raise InvalidParameterError(
+                    f"{key} must be at most {limit}, this server's EXPLAINER_{setting.upper()}, "
+                    f"got {spec[key]}."
+                )
+        model = self._remote_model(spec)
+        info = model.info()
+        data = json.dumps(model.spec.to_dict(), sort_keys=True).encode()
+        model_id = new_id()
+        with self.session() as session:
+            check_name_free(session, ModelRecord, name, "model")
+            artifact = self.artifacts.write(f"models/{model_id}.json", data)
+            record = ModelRecord(
+                id=model_id, name=name, digest=info.digest, format=info.format, task=info.task,
+                feature_names=list(info.feature_names),
+                class_names=None if info.class_names is None else list(info.class_names),
+                output_space=info.output_space, methods=list(info.explainers),
+                model_metadata=info.metadata, artifact=artifact, size_bytes=len(data),
+            )
+            session.add(record)
+            session.commit()
+        logger.info("registered remote model %s (%s, %s at %s)", model_id, name, info.format, model.spec.endpoint)
+        return record.to_dict()
+
+    def _remote_model(self, spec: dict) -> RemoteModel:
+        """Build a remote model whose timeout and retries are at most the current settings.
+
+        The settings also fill in a timeout or retry count the spec leaves
+        out, and cut a stored one that an operator has lowered since.
+        """
+        spec = dict(spec)
+        for key, setting in _REMOTE_LIMITS.items():
+            limit = getattr(self.settings, setting)
+            given = spec.get(key)
+            spec[key] = limit if given is None else min(given, limit)
+        return RemoteModel(spec, allowed_hosts=self.settings.remote_allowed_hosts,
+                           allow_list_name="EXPLAINER_REMOTE_ALLOWED_HOSTS")
+
     def list_models(self) -> list[dict]:
         with self.session() as session:
             records = session.scalars(select(ModelRecord).order_by(ModelRecord.created_at)).all()
@@ -132,6 +184,8 @@ class Workspace:
         def load() -> Model:
             with self.session() as session:
                 artifact = session.get(ModelRecord, record["id"]).artifact
+            if record["format"].startswith("remote-"):
+                return self._remote_model(self.artifacts.read_json(artifact))
             return load_model(
                 self.artifacts.read(artifact),
                 metadata=record["metadata"],

@@ -3,6 +3,7 @@
 from ._errors import (
     ConflictError,
     ExplainerError,
+    ForbiddenError,
     InvalidParameterError,
     NotFoundError,
     PayloadTooLargeError,
@@ -14,21 +15,25 @@ from ._errors import (
 from ._explain import METHODS, explain
 from .data import Dataset, load_dataset
 from .methods import integrated_gradients, permutation_importance, shap_values, sweep, what_if
-from .models import Model, load_model
+from .models import Model, RemoteModel, RemoteModelSpec, check_allowed_url, load_model
 
 __all__ = [
     "ConflictError",
     "Dataset",
     "ExplainerError",
+    "ForbiddenError",
     "METHODS",
     "InvalidParameterError",
     "Model",
     "NotFoundError",
     "PayloadTooLargeError",
+    "RemoteModel",
+    "RemoteModelSpec",
     "UnsupportedFormatError",
     "UnusableInputError",
     "UpstreamError",
     "UpstreamTimeoutError",
+    "check_allowed_url",
     "load_dataset",
     "load_model",
     "explain",

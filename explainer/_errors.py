@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ExplainerError",
     "InvalidParameterError",
+    "ForbiddenError",
     "NotFoundError",
     "ConflictError",
     "PayloadTooLargeError",
@@ -46,6 +47,17 @@ class InvalidParameterError(ExplainerError):
 
     status = 400
     title = "Invalid parameter"
+
+
+class ForbiddenError(ExplainerError):
+    """The request is well-formed but the operator's configuration does not permit it.
+
+    Example: a remote model whose URL names a host that is not on the
+    operator's allow-list of model servers.
+    """
+
+    status = 403
+    title = "Forbidden"
 
 
 class NotFoundError(ExplainerError):

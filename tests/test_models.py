@@ -27,6 +27,7 @@ from explainer import (
     shap_values,
 )
 from explainer.models import detect_format
+from explainer.models._formats import SAFE_FORMATS
 from explainer.models._sklearn import SklearnModel
 
 
@@ -112,7 +113,7 @@ def test_detect_format_of_saved_models(adult_model_bytes, mlp_bytes, logistic_pi
 def test_load_model_unknown_format_lists_supported(data):
     with pytest.raises(UnsupportedFormatError, match=r"supported formats: skops, torchscript") as raised:
         load_model(data)
-    assert raised.value.details["supported_formats"] == ["skops", "torchscript"]
+    assert raised.value.details["supported_formats"] == list(SAFE_FORMATS)
 
 
 def test_load_model_text_file_path(tmp_path):

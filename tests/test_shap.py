@@ -15,6 +15,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from explainer import InvalidParameterError, UnusableInputError, shap_values
 from explainer.models._sklearn import SklearnModel
+from tests.conftest import DATASETS
 
 ADULT_FEATURES = [
     "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
@@ -222,3 +223,21 @@ def test_shap_to_dict_is_strict_json(adult_model, adult_rows, adult_features):
     # The first rows have a missing workclass, which becomes null.
     assert document["data"][0]["workclass"] is None
     assert document["parameters"]["random_state"] == 0
+
+
+def test_shap_multiclass_gradient_boosting_log_odds_is_margin():
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from explainer.models._sklearn import SklearnModel
+
+    wine = pd.read_csv(DATASETS / "wine.csv")
+    X, y = wine.drop(columns="target"), wine["target"]
+    estimator = GradientBoostingClassifier(n_estimators=20, random_state=0).fit(X, y)
+    model = SklearnModel(estimator, format="skops", digest="sha256:test")
+
+    result = shap_values(model, X.iloc[:10], background=X, background_size=30,
+                         output_space="log_odds", random_state=0)
+
+    assert result.values.shape == (10, 13, 3)
+    np.testing.assert_allclose(result.predictions, estimator.decision_function(X.iloc[:10]), atol=1e-12)
+    assert result.max_additivity_error < 1e-6

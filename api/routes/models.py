@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, url_for
 
 from ..openapi import doc
-from ..schemas import ModelList, ModelResource, Predictions, PredictRequest
+from ..schemas import ModelList, ModelResource, Predictions, PredictRequest, RemoteModelRequest
 from ._helpers import form_json, form_text, frame_from_records, json_body, uploaded_file, workspace
 
 blueprint = Blueprint("models", __name__, url_prefix="/models")
@@ -13,7 +13,8 @@ blueprint = Blueprint("models", __name__, url_prefix="/models")
 
 @blueprint.post("")
 @doc(
-    summary="Upload a model file (skops, TorchScript; pickle only where the operator allows it).",
+    summary="Upload a model file (skops, XGBoost, LightGBM, CatBoost, ONNX, TorchScript, "
+            "torch.export; pickle only where the operator allows it).",
     tag="models",
     multipart={
         "file": ("The serialized model; the format is detected from its content.", True, True),
@@ -27,6 +28,26 @@ blueprint = Blueprint("models", __name__, url_prefix="/models")
 def upload_model():
     data = uploaded_file("file")
     record = workspace().add_model(data, name=form_text("name"), metadata=form_json("metadata"))
+    response = jsonify(record)
+    response.status_code = 201
+    response.headers["Location"] = url_for("models.get_model", reference=record["id"])
+    return response
+
+
+@blueprint.post("/remote")
+@doc(
+    summary="Register a model served by a model server (Open Inference Protocol or MLflow). "
+            "The server is not contacted: one that cannot be reached fails the first prediction "
+            "or explanation with 502 or 504.",
+    tag="models",
+    request=RemoteModelRequest,
+    responses={201: ModelResource},
+    errors=(400, 403, 409),
+)
+def register_remote_model():
+    body = RemoteModelRequest.model_validate(json_body())
+    spec = body.model_dump(exclude={"name"}, exclude_none=True)
+    record = workspace().add_remote_model(spec, name=body.name)
     response = jsonify(record)
     response.status_code = 201
     response.headers["Location"] = url_for("models.get_model", reference=record["id"])
@@ -55,7 +76,7 @@ def delete_model(reference: str):
 
 @blueprint.post("/<reference>/predict")
 @doc(summary="Predict rows given as JSON objects of raw feature values.", tag="models",
-     request=PredictRequest, responses={200: Predictions})
+     request=PredictRequest, responses={200: Predictions}, errors=(400, 404, 422, 502, 504))
 def predict(reference: str):
     body = PredictRequest.model_validate(json_body())
     record, model = workspace().load_model(reference)

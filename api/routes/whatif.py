@@ -42,7 +42,8 @@ def _base_rows(body, *, allow_many: bool = False):
 
 @blueprint.post("")
 @doc(summary="Predict a row with changed values, with the changed row's SHAP explanation.",
-     tag="what-if", request=WhatIfRequest, responses={200: Result})
+     tag="what-if", request=WhatIfRequest, responses={200: Result},
+     errors=(400, 404, 422, 502, 504))
 def what_if_query():
     body = WhatIfRequest.model_validate(json_body())
     record, model, row, dataset, _ = _base_rows(body)
@@ -62,7 +63,8 @@ def what_if_query():
 
 @blueprint.post("/sweep")
 @doc(summary="Predict rows as one feature moves over a grid (ICE curves and partial dependence).",
-     tag="what-if", request=SweepRequest, responses={200: Result})
+     tag="what-if", request=SweepRequest, responses={200: Result},
+     errors=(400, 404, 422, 502, 504))
 def sweep_query():
     body = SweepRequest.model_validate(json_body())
     record, model, rows, dataset, indices = _base_rows(body, allow_many=True)

@@ -8,8 +8,19 @@ from pathlib import Path
 from .._errors import UnsupportedFormatError
 from ._base import CLASSIFICATION, REGRESSION, Model, ModelInfo, sha256_digest
 from ._formats import SAFE_FORMATS, UNSAFE_FORMATS, detect_format
+from ._remote import RemoteModel, RemoteModelSpec, check_allowed_url
 
-__all__ = ["CLASSIFICATION", "REGRESSION", "Model", "ModelInfo", "load_model", "detect_format"]
+__all__ = [
+    "CLASSIFICATION",
+    "REGRESSION",
+    "Model",
+    "ModelInfo",
+    "RemoteModel",
+    "RemoteModelSpec",
+    "check_allowed_url",
+    "load_model",
+    "detect_format",
+]
 
 
 def _load_skops(data, *, digest, metadata, trusted_types):

@@ -102,7 +102,8 @@ class Model:
     digest : str
         ``sha256:<hex>`` of the serialized bytes.
     estimator : object or None
-        The fitted scikit-learn estimator, when there is one (fast paths).
+        The fitted scikit-learn estimator, or the booster of an XGBoost,
+        LightGBM or CatBoost file, when there is one (fast paths).
     torch_module : torch.nn.Module or None
         A differentiable module taking a float tensor of shape
         (n_rows, n_features), when there is one (gradient methods).

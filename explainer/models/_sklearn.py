@@ -95,6 +95,17 @@ class SklearnModel(Model):
             metadata=metadata,
         )
         self.estimator = estimator
+        if task == CLASSIFICATION and hasattr(estimator, "decision_function"):
+            # Log-odds explanations use the estimator's own margin, as for
+            # boosters, so that "log_odds" means the same for every family.
+            self.predict_margin = self._predict_margin
+
+    def _predict_margin(self, frame: pd.DataFrame) -> np.ndarray:
+        """Raw margin as (n_rows, n_classes); a binary margin m becomes [-m, m]."""
+        features = self.select_features(frame)
+        inputs = features if self._takes_frame else features.to_numpy()
+        margin = np.asarray(self.estimator.decision_function(inputs), dtype=np.float64)
+        return np.stack([-margin, margin], axis=1) if margin.ndim == 1 else margin
 
     def _predict_array(self, features: pd.DataFrame) -> np.ndarray:
         inputs = features if self._takes_frame else features.to_numpy()

@@ -95,10 +95,17 @@ class Workspace:
             trusted_types=self.settings.skops_trusted_types,
         )
         info = model.info()
+        record = self._store_model(info, data, name=name, suffix="bin")
+        self._models.get_or_create((info.digest, json.dumps(info.metadata, sort_keys=True)), lambda: model)
+        logger.info("registered model %s (%s, %s, %s)", record["id"], name, info.format, info.digest)
+        return record
+
+    def _store_model(self, info, data: bytes, *, name: str | None, suffix: str) -> dict:
+        """Write the model's file to the artifact store and its record to the database."""
         model_id = new_id()
         with self.session() as session:
             check_name_free(session, ModelRecord, name, "model")
-            artifact = self.artifacts.write(f"models/{model_id}.bin", data)
+            artifact = self.artifacts.write(f"models/{model_id}.{suffix}", data)
             record = ModelRecord(
                 id=model_id, name=name, digest=info.digest, format=info.format, task=info.task,
                 feature_names=list(info.feature_names),
@@ -108,8 +115,6 @@ class Workspace:
             )
             session.add(record)
             session.commit()
-        self._models.get_or_create((info.digest, json.dumps(info.metadata, sort_keys=True)), lambda: model)
-        logger.info("registered model %s (%s, %s, %s)", model_id, name, info.format, info.digest)
         return record.to_dict()
 
     def add_remote_model(self, spec: dict, *, name: str | None = None) -> dict:
@@ -130,21 +135,10 @@ class Workspace:
         model = self._remote_model(spec)
         info = model.info()
         data = json.dumps(model.spec.to_dict(), sort_keys=True).encode()
-        model_id = new_id()
-        with self.session() as session:
-            check_name_free(session, ModelRecord, name, "model")
-            artifact = self.artifacts.write(f"models/{model_id}.json", data)
-            record = ModelRecord(
-                id=model_id, name=name, digest=info.digest, format=info.format, task=info.task,
-                feature_names=list(info.feature_names),
-                class_names=None if info.class_names is None else list(info.class_names),
-                output_space=info.output_space, methods=list(info.explainers),
-                model_metadata=info.metadata, artifact=artifact, size_bytes=len(data),
-            )
-            session.add(record)
-            session.commit()
-        logger.info("registered remote model %s (%s, %s at %s)", model_id, name, info.format, model.spec.endpoint)
-        return record.to_dict()
+        record = self._store_model(info, data, name=name, suffix="json")
+        logger.info("registered remote model %s (%s, %s at %s)", record["id"], name, info.format,
+                    model.spec.endpoint)
+        return record
 
     def _remote_model(self, spec: dict) -> RemoteModel:
         """Build a remote model whose timeout and retries are at most the current settings.

@@ -3,8 +3,8 @@
 Jobs live in the database, so any process can report on them. A worker
 thread claims a queued job atomically, runs it, and stores the result in the
 artifact store. While it runs, a heartbeat thread stamps the job every few
-seconds; a job whose stamp grows older than ``stale_job_seconds`` (its
-process died) is marked failed rather than left running forever. A process
+seconds. A job whose stamp grows older than ``stale_job_seconds`` has lost its
+process, so it is marked failed rather than left running forever. A process
 that stops cleanly puts its running jobs back in the queue instead.
 """
 

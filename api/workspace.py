@@ -1,7 +1,7 @@
 """The service's state: registered models, datasets and jobs, and their caches.
 
-Views call these methods and serialize what they return; nothing here knows
-about HTTP beyond the library's exceptions, which carry their status.
+Views call these methods and serialize what they return. Nothing here depends
+on HTTP beyond the library's exceptions, which carry their status.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def _job_with_result(job_id: str, wait: float) -> dict:
     deadline = time.monotonic() + wait
     job = workspace().get_job(job_id)
     runner = current_app.extensions["explainer.jobs"]
-    # A stopping service answers at once instead of holding its shutdown.
+    # A stopping service returns at once instead of holding up its shutdown.
     while job["status"] not in FINAL_STATES and time.monotonic() < deadline and not runner.stopping:
         time.sleep(POLL_SECONDS)
         job = workspace().get_job(job_id)

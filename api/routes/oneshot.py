@@ -1,4 +1,4 @@
-"""One request, one answer: a model file and a data file in, the explanation out."""
+"""Explain a model file on a data file in one synchronous request."""
 
 from __future__ import annotations
 

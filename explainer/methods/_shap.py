@@ -87,7 +87,7 @@ def _logit(probabilities: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Explained:
-    """What a strategy returns, in the raw-feature layout of ShapResult."""
+    """A strategy's values and base values, in the raw-feature layout of ShapResult."""
 
     explainer: str
     values: np.ndarray  # (n_rows, n_features[, n_classes])
@@ -115,7 +115,7 @@ def _as_class_layout(values, base_values, n_rows, space, n_classes):
 
 
 def _model_outputs(model: Model, frame: pd.DataFrame, space: str) -> np.ndarray:
-    """The quantity explained, computed directly from the model."""
+    """Compute the explained quantity directly from the model."""
     if space == "log_odds" and hasattr(model, "predict_margin"):
         # Boosters predict their margin themselves: for a multiclass model the
         # margin is what the softmax takes, which is not the logit of each

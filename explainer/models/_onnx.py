@@ -42,7 +42,7 @@ def _class_labels_in_graph(graph) -> list[str] | None:
 
 
 def _onnx_name(name: str) -> str:
-    """The input name skl2onnx derives from a column name."""
+    """Return the input name that skl2onnx derives from a column name."""
     return re.sub(r"[^0-9A-Za-z_]", "_", name)
 
 

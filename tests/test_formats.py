@@ -234,3 +234,11 @@ def test_onnx_network_explained_over_http(client, onnx_network_bytes, mlp_bytes,
     assert from_onnx["explainer"] == "permutation"
     assert from_onnx["max_additivity_error"] < 1e-9
     np.testing.assert_allclose(from_onnx["values"], from_torchscript["values"], atol=1e-6)
+
+
+def test_torch_export_wrong_feature_count_names_features(exported_program_bytes, breast_cancer_metadata):
+    metadata = {**breast_cancer_metadata, "feature_names": breast_cancer_metadata["feature_names"][:29]}
+
+    with pytest.raises(UnusableInputError, match="feature_names lists every input") as raised:
+        load_model(exported_program_bytes, metadata=metadata)
+    assert "dynamic batch" not in raised.value.message

@@ -244,7 +244,7 @@ def test_load_model_torchscript_metadata_argument(mlp_module, breast_cancer_fram
 
 
 def test_load_model_torchscript_without_metadata(mlp_module):
-    with pytest.raises(UnusableInputError, match=r"does not record \['feature_names', 'task'\]; supply them"):
+    with pytest.raises(UnusableInputError, match=r"does not record \['feature_names', 'task', 'class_names'\]; supply them"):
         load_model(_torchscript_bytes(mlp_module))
 
 

@@ -124,11 +124,17 @@ class OnnxModel(Model):
         if task not in (CLASSIFICATION, REGRESSION):
             raise UnusableInputError(
                 "cannot tell whether the ONNX model is a classifier or a regressor; supply "
-                "task='classification' or 'regression' in the model metadata."
+                "task='classification' or 'regression' in the model metadata, and class_names "
+                "for a classifier."
             )
         class_names = metadata.get("class_names") or (
             _class_labels_in_graph(graph) if task == CLASSIFICATION else None
         )
+        if task == CLASSIFICATION and class_names is None:
+            raise UnusableInputError(
+                "the ONNX graph does not record its class labels; supply class_names in the model "
+                "metadata, in the order of the output columns."
+            )
         self._output_kind = metadata.setdefault("output", "probabilities" if has_label else "logits")
         super().__init__(task=task, feature_names=feature_names, class_names=class_names,
                          format="onnx", digest=digest, metadata=metadata)

@@ -32,7 +32,10 @@ class TorchModel(Model):
         import torch
 
         metadata = dict(metadata or {})
-        missing = [key for key in ("feature_names", "task") if key not in metadata]
+        required = ["feature_names", "task"]
+        if metadata.get("task", "classification") == "classification":
+            required.append("class_names")
+        missing = [key for key in required if key not in metadata]
         if missing:
             raise UnusableInputError(
                 f"a {format} model does not record {missing}; supply them as upload "
@@ -211,8 +214,16 @@ def load_torch_export(data: bytes, *, digest: str, metadata: dict | None) -> Tor
                 with torch.no_grad():
                     module(torch.zeros((batch, n_features)))
             except Exception as error:  # the guard raises RuntimeError or AssertionError
+                reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+                # Shape guards name the dimension they check; dimension 0 is the batch.
+                if "size()[0]" not in reason:
+                    raise UnusableInputError(
+                        f"the exported program failed on a float32 input of shape ({batch}, "
+                        f"{n_features}) built from the {n_features} feature names: {reason}. Check "
+                        "that feature_names lists every input, in order."
+                    ) from error
                 raise UnusableInputError(
-                    f"the exported program does not accept a batch of {batch} rows ({error}). "
+                    f"the exported program does not accept a batch of {batch} rows ({reason}). "
                     "Export it with a dynamic batch dimension: torch.export.export(model, "
                     "(example,), dynamic_shapes={'x': {0: torch.export.Dim('batch')}}), naming "
                     "the forward argument instead of 'x'."

@@ -57,7 +57,72 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="load pickle/joblib files; this runs code from the file")
     explain.add_argument("--output", help="write the JSON here instead of standard output")
     explain.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
+    submit = commands.add_parser("submit", help="run a job on a running service and print its result")
+    submit.add_argument("--url", default="http://127.0.0.1:8000", help="service URL (default http://127.0.0.1:8000)")
+    submit.add_argument("--model", required=True, help="model id or name registered in the service")
+    submit.add_argument("--dataset", required=True, help="dataset id or name registered in the service")
+    submit.add_argument("--method", required=True, choices=sorted(METHOD_ALIASES),
+                        help="permutation, shap, or ig (integrated gradients)")
+    submit.add_argument("--parameters", help="method parameters as a JSON object, or @file")
+    submit.add_argument("--timeout", type=float, default=3600, help="seconds to follow the job (default 3600)")
+    submit.add_argument("--output", help="write the JSON here instead of standard output")
+    submit.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
     return parser
+
+
+def _submit(args) -> int:
+    """Submit a job over HTTP, follow its event stream with a progress bar, print the result."""
+    import time
+
+    import requests
+    from tqdm import tqdm
+
+    from ._errors import UpstreamError
+
+    method = METHOD_ALIASES[args.method]
+    base = args.url.rstrip("/")
+    body = {"model_id": args.model, "dataset_id": args.dataset, "method": method,
+            "parameters": _json_argument(args.parameters, "--parameters") or {}}
+    try:
+        created = requests.post(f"{base}/explanations", json=body, timeout=60)
+    except requests.RequestException as error:
+        raise UpstreamError(f"cannot reach the service at {base}: {error}") from error
+    if created.status_code >= 400:
+        raise UpstreamError(f"the service rejected the job ({created.status_code}): "
+                            f"{created.json().get('detail', created.text)}")
+    job_id = created.json()["id"]
+    bar = None if args.no_progress else tqdm(total=100, desc=method, file=sys.stderr,
+                                              bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}")
+    deadline = time.monotonic() + args.timeout
+    try:
+        # The stream ends when the job does, or after the server's stream
+        # limit, in which case it is opened again.
+        while time.monotonic() < deadline:
+            with requests.get(f"{base}/explanations/{job_id}/events", stream=True, timeout=60) as stream:
+                for line in stream.iter_lines(decode_unicode=True):
+                    if not line or not line.startswith("data: ") or bar is None:
+                        continue
+                    state = json.loads(line[len("data: "):])
+                    bar.n = round(100 * (state.get("progress") or 0))
+                    bar.set_description_str(f"{method}: {state.get('stage') or state['status']}", refresh=False)
+                    bar.refresh()
+            job = requests.get(f"{base}/explanations/{job_id}", timeout=60).json()
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                break
+    except requests.RequestException as error:
+        raise UpstreamError(f"lost the connection to the service at {base}: {error}") from error
+    finally:
+        if bar is not None:
+            bar.close()
+    if job["status"] != "succeeded":
+        detail = (job.get("error") or {}).get("detail", "no reason given")
+        raise UpstreamError(f"job {job_id} ended as {job['status']}: {detail}")
+    text = json.dumps(job["result"], indent=2, allow_nan=False)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
 
 
 def _serve(args) -> int:
@@ -116,6 +181,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "submit":
+            return _submit(args)
         return _explain(args)
     except ExplainerError as error:
         print(f"explainer: error: {error.message}", file=sys.stderr)

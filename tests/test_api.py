@@ -388,3 +388,26 @@ def test_whatif_unseen_category_is_noted(client, adult_ids):
     assert response.status_code == 200
     assert len(response.json["notes"]) == 1
     assert "'PhD'" in response.json["notes"][0]
+
+
+def test_job_events_stream_until_end(client, adult_ids):
+    model_id, dataset_id = adult_ids
+    job = client.post("/explanations", json={
+        "model_id": model_id, "dataset_id": dataset_id, "method": "permutation",
+        "parameters": {"n_repeats": 2, "max_rows": 2000}}).json
+
+    response = client.get(f"/explanations/{job['id']}/events")
+    text = response.get_data(as_text=True)
+
+    assert response.mimetype == "text/event-stream"
+    events = [block for block in text.split("\n\n") if block.strip()]
+    names = [block.split("\n")[0] for block in events]
+    assert names[-1] == "event: end"
+    assert set(names[:-1]) == {"event: progress"}
+    final = json.loads(events[-1].split("data: ", 1)[1])
+    assert final["status"] == "succeeded"
+    assert final["progress"] == 1.0
+
+
+def test_job_events_unknown_job_is_404(client):
+    assert problem_of(client.get("/explanations/missing/events"))["status"] == 404

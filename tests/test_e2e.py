@@ -141,3 +141,34 @@ def test_stopped_server_requeues_running_job(live_server_factory, adult_model_by
     finished = _wait_for_job(restarted, job["id"])
     assert finished["status"] == "succeeded", finished
     assert "returned running job" in server.read_log()
+
+
+def test_cli_submit_follows_job_progress(live_server_factory, adult_model_bytes):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    server = live_server_factory()
+    _upload(server, "/models", {"file": ("adult.skops", adult_model_bytes)}, {"name": "adult-gbm"})
+    _upload(server, "/datasets", {"file": ("adult.csv", (DATASETS / "adult.csv").read_bytes())},
+            {"name": "adult", "target": "income"})
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "explainer.cli", "submit", "--url", server.url, "--model", "adult-gbm",
+         "--dataset", "adult", "--method", "permutation",
+         "--parameters", '{"n_repeats": 3, "max_rows": 3000}'],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    missing = subprocess.run(
+        [sys.executable, "-m", "explainer.cli", "submit", "--url", server.url, "--model", "nope",
+         "--dataset", "adult", "--method", "shap", "--no-progress"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["method"] == "permutation"
+    assert "100%" in completed.stderr
+    assert missing.returncode == 2
+    assert "'nope' does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify, url_for
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, stream_with_context, url_for
 
 from ..openapi import doc
 from ..schemas import ExplanationRequest, JobList, JobResource
@@ -15,6 +17,10 @@ blueprint = Blueprint("explanations", __name__, url_prefix="/explanations")
 
 # How often a waiting request re-reads the job, in seconds.
 POLL_SECONDS = 0.1
+# How often an event stream re-reads the job, and how long one stream lasts
+# at most, in seconds; a client reconnects to follow a longer job.
+EVENT_POLL_SECONDS = 0.25
+MAX_STREAM_SECONDS = 600.0
 
 _WAIT_QUERY = {"wait": ({"type": "number", "minimum": 0},
                         "Seconds to block until the job ends (bounded by the server's maximum).")}
@@ -74,4 +80,34 @@ def get_explanation(job_id: str):
 def cancel_explanation(job_id: str):
     response = jsonify(workspace().cancel_job(job_id))
     response.status_code = 202
+    return response
+
+
+def _job_events(job_id: str, runner):
+    """Yield server-sent events: one per change of status, progress or stage."""
+    deadline = time.monotonic() + MAX_STREAM_SECONDS
+    last = None
+    while True:
+        job = workspace().get_job(job_id)
+        state = {key: job[key] for key in ("id", "status", "progress", "stage", "error")}
+        if state != last:
+            yield f"event: progress\ndata: {json.dumps(state)}\n\n"
+            last = state
+        if job["status"] in FINAL_STATES:
+            yield f"event: end\ndata: {json.dumps(state)}\n\n"
+            return
+        if runner.stopping or time.monotonic() > deadline:
+            return
+        time.sleep(EVENT_POLL_SECONDS)
+
+
+@blueprint.get("/<job_id>/events")
+@doc(summary="Stream a job's status and progress as server-sent events until it ends.",
+     tag="explanations", errors=(404,))
+def stream_explanation(job_id: str):
+    workspace().get_job(job_id)  # 404 before the stream starts
+    runner = current_app.extensions["explainer.jobs"]
+    response = Response(stream_with_context(_job_events(job_id, runner)), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -411,3 +411,25 @@ def test_job_events_stream_until_end(client, adult_ids):
 
 def test_job_events_unknown_job_is_404(client):
     assert problem_of(client.get("/explanations/missing/events"))["status"] == 404
+
+
+def test_cancel_running_job_within_seconds(client, adult_ids):
+    import time
+
+    model_id, dataset_id = adult_ids
+    job = client.post("/explanations", json={
+        "model_id": model_id, "dataset_id": dataset_id, "method": "shap",
+        "parameters": {"n_rows": 200, "explainer": "permutation", "background_size": 50}}).json
+    deadline = time.monotonic() + 30
+    # Wait until rows are being explained, past shap's one-off compilation.
+    while client.get(f"/explanations/{job['id']}").json["progress"] <= 0.05:
+        assert time.monotonic() < deadline, "the job never got past its first rows"
+        time.sleep(0.05)
+
+    cancelled_at = time.monotonic()
+    assert client.delete(f"/explanations/{job['id']}").status_code == 202
+    final = client.get(f"/explanations/{job['id']}?wait=10").json
+    elapsed = time.monotonic() - cancelled_at
+
+    assert final["status"] == "cancelled"
+    assert elapsed < 5

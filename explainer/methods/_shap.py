@@ -266,12 +266,22 @@ def _explain_linear(model, rows, background, space, random_state):
     return _Explained("linear", values, base_values, len(background), "random sample"), outputs
 
 
-def _explain_permutation(model, rows, background, space, random_state, *, max_evals=None):
+# Rows explained per call of shap's permutation explainer. Progress is
+# reported (and a cancelled job stops) between chunks.
+PERMUTATION_CHUNK_ROWS = 5
+
+
+def _explain_permutation(model, rows, background, space, random_state, *, max_evals=None, progress=None):
     import shap
 
     encoder = RawColumnEncoder(pd.concat([background, rows], ignore_index=True))
 
+    done_fraction = 0.05
+
     def predict_encoded(matrix: np.ndarray) -> np.ndarray:
+        # Reporting here too lets a cancelled job stop within one model call;
+        # the caller's callback decides how often it acts on reports.
+        report(progress, done_fraction, "explaining rows")
         return _model_outputs(model, encoder.decode(matrix), space)
 
     n_features = len(model.feature_names)
@@ -279,11 +289,22 @@ def _explain_permutation(model, rows, background, space, random_state, *, max_ev
         max_evals = max(500, 2 * (2 * n_features + 1))
     masker = shap.maskers.Independent(encoder.encode(background), max_samples=len(background))
     seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
+    encoded = encoder.encode(rows)
+    value_chunks, base_chunks = [], []
     with _GLOBAL_RNG_LOCK:
+        # One explainer for all chunks: it draws its permutations from the
+        # generator it seeded, row after row, so chunking leaves values unchanged.
         explainer = shap.PermutationExplainer(predict_encoded, masker, seed=seed)
-        explanation = explainer(encoder.encode(rows), max_evals=max_evals, silent=True)
-    values = np.asarray(explanation.values, dtype=np.float64)
-    base_values = np.asarray(explanation.base_values, dtype=np.float64)
+        for start in range(0, len(rows), PERMUTATION_CHUNK_ROWS):
+            explanation = explainer(encoded[start : start + PERMUTATION_CHUNK_ROWS], max_evals=max_evals,
+                                    silent=True)
+            value_chunks.append(np.asarray(explanation.values, dtype=np.float64))
+            base_chunks.append(np.asarray(explanation.base_values, dtype=np.float64))
+            done = min(start + PERMUTATION_CHUNK_ROWS, len(rows))
+            done_fraction = 0.05 + 0.85 * done / len(rows)
+            report(progress, done_fraction, f"explained {done} of {len(rows)} rows")
+    values = np.concatenate(value_chunks, axis=0)
+    base_values = np.concatenate(base_chunks, axis=0)
     if not model.is_classifier:
         values = values.reshape(len(rows), n_features)
         base_values = base_values.reshape(len(rows))
@@ -392,7 +413,7 @@ def shap_values(
     try:
         if chosen == "permutation":
             explained, outputs = _explain_permutation(model, rows, background, output_space, seed,
-                                                      max_evals=max_evals)
+                                                      max_evals=max_evals, progress=progress)
         else:
             explained, outputs = _STRATEGIES[chosen](model, rows, background, output_space, seed)
     except UnmappableColumnsError as reason:
@@ -402,7 +423,7 @@ def shap_values(
             ) from reason
         notes.append(f"{chosen} explainer not applicable ({reason}); used the permutation explainer")
         explained, outputs = _explain_permutation(model, rows, background, output_space, seed,
-                                                  max_evals=max_evals)
+                                                  max_evals=max_evals, progress=progress)
     report(progress, 0.9, "checking additivity")
 
     if outputs is None:

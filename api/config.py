@@ -44,6 +44,8 @@ class Settings:
     """Upper bound of the wait parameter when polling a job, in seconds."""
     stale_job_seconds: float = 60.0
     """A running job whose worker stopped heart-beating this long ago is failed."""
+    job_time_limit_seconds: float = 3600.0
+    """A running job that takes longer than this ends as failed."""
     oneshot_max_rows: int = 50_000
     """Most dataset rows the synchronous one-shot endpoint accepts."""
     model_cache_size: int = 8

@@ -37,6 +37,10 @@ class ServiceStopping(Exception):
     """Raised inside a running method when the process is shutting down."""
 
 
+class JobTimeLimitExceeded(Exception):
+    """Raised inside a running method that ran past the job time limit."""
+
+
 class JobRunner:
     """Worker threads running the explanation jobs of one process.
 
@@ -115,12 +119,16 @@ class JobRunner:
             self._active.add(job_id)
         logger.info("job %s started: %s", job_id, job.method)
         last_update = 0.0
+        time_limit = self.workspace.settings.job_time_limit_seconds
+        deadline = time.monotonic() + time_limit
 
         def progress(fraction: float, stage: str) -> None:
             nonlocal last_update
             if self.stopping:
                 raise ServiceStopping(job_id)
             now = time.monotonic()
+            if now > deadline:
+                raise JobTimeLimitExceeded(job_id)
             if now - last_update < PROGRESS_INTERVAL_SECONDS and fraction < 1.0:
                 return
             last_update = now
@@ -142,6 +150,14 @@ class JobRunner:
             logger.info("job %s interrupted by shutdown; it runs again after the restart", job_id)
         except JobCancelled:
             self.workspace.finish_job(job_id, status="cancelled")
+        except JobTimeLimitExceeded:
+            self.workspace.finish_job(
+                job_id, status="failed",
+                error={"title": "Time limit exceeded", "status": 422,
+                       "detail": f"the job ran longer than this server's limit of {time_limit:g} s "
+                                 "(EXPLAINER_JOB_TIME_LIMIT_SECONDS); explain fewer rows, use fewer "
+                                 "repeats, or ask the operator to raise the limit."},
+            )
         except ExplainerError as error:
             self.workspace.finish_job(
                 job_id, status="failed",

@@ -391,6 +391,21 @@ class Workspace:
             logger.warning("failed %d job(s) whose worker stopped heart-beating", stale)
         return stale
 
+    def delete_finished_jobs(self, older_than: timedelta) -> int:
+        """Delete jobs that ended more than ``older_than`` ago, with their results."""
+        limit = utc_now() - older_than
+        with self.session() as session:
+            jobs = session.scalars(
+                select(JobRecord).where(JobRecord.status.in_(FINAL_STATES), JobRecord.finished_at < limit)
+            ).all()
+            for job in jobs:
+                if job.result_artifact:
+                    self.artifacts.delete(job.result_artifact)
+                session.delete(job)
+            session.commit()
+        logger.info("deleted %d job(s) that ended before %s", len(jobs), limit.isoformat())
+        return len(jobs)
+
     def queued_job_ids(self) -> list[str]:
         with self.session() as session:
             return list(session.scalars(

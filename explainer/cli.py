@@ -57,6 +57,11 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="load pickle/joblib files; this runs code from the file")
     explain.add_argument("--output", help="write the JSON here instead of standard output")
     explain.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
+    cleanup = commands.add_parser("cleanup", help="delete finished jobs and their results older than an age")
+    cleanup.add_argument("--data-dir", help="the service's data directory (EXPLAINER_DATA_DIR)")
+    cleanup.add_argument("--older-than-days", type=float, required=True,
+                         help="delete jobs that ended more than this many days ago")
+
     submit = commands.add_parser("submit", help="run a job on a running service and print its result")
     submit.add_argument("--url", default="http://127.0.0.1:8000", help="service URL (default http://127.0.0.1:8000)")
     submit.add_argument("--model", required=True, help="model id or name registered in the service")
@@ -125,6 +130,21 @@ def _submit(args) -> int:
     return 0
 
 
+def _cleanup(args) -> int:
+    from datetime import timedelta
+
+    from api.config import Settings
+    from api.workspace import Workspace
+
+    if args.older_than_days < 0:
+        raise InvalidParameterError(f"--older-than-days must be 0 or more, got {args.older_than_days}.")
+    overrides = {"data_dir": args.data_dir} if args.data_dir else {}
+    deleted = Workspace(Settings.from_env(**overrides)).delete_finished_jobs(
+        timedelta(days=args.older_than_days))
+    print(f"deleted {deleted} finished job(s) older than {args.older_than_days:g} day(s)")
+    return 0
+
+
 def _serve(args) -> int:
     from api.server import serve  # the library itself never imports the web stack
 
@@ -183,6 +203,8 @@ def main(argv=None) -> int:
             return _serve(args)
         if args.command == "submit":
             return _submit(args)
+        if args.command == "cleanup":
+            return _cleanup(args)
         return _explain(args)
     except ExplainerError as error:
         print(f"explainer: error: {error.message}", file=sys.stderr)

@@ -433,3 +433,41 @@ def test_cancel_running_job_within_seconds(client, adult_ids):
 
     assert final["status"] == "cancelled"
     assert elapsed < 5
+
+
+def test_job_over_time_limit_fails_with_reason(tmp_path, adult_model_bytes):
+    from api import create_app
+
+    app = create_app({"data_dir": tmp_path / "limited", "job_time_limit_seconds": 0.0, "job_workers": 1})
+    client = app.test_client()
+    try:
+        model_id = upload_model(client, adult_model_bytes).json["id"]
+        dataset_id = upload_dataset(client, (DATASETS / "adult.csv").read_bytes(), target="income").json["id"]
+        job = client.post("/explanations?wait=30", json={
+            "model_id": model_id, "dataset_id": dataset_id, "method": "permutation",
+            "parameters": {"n_repeats": 1, "max_rows": 500}}).json
+
+        assert job["status"] == "failed"
+        assert job["error"]["title"] == "Time limit exceeded"
+        assert "EXPLAINER_JOB_TIME_LIMIT_SECONDS" in job["error"]["detail"]
+    finally:
+        app.extensions["explainer.jobs"].shutdown()
+
+
+def test_cleanup_deletes_old_finished_jobs(app, client, adult_ids):
+    from datetime import timedelta
+
+    model_id, dataset_id = adult_ids
+    job = client.post("/explanations?wait=30", json={
+        "model_id": model_id, "dataset_id": dataset_id, "method": "permutation",
+        "parameters": {"n_repeats": 1, "max_rows": 500}}).json
+    workspace = app.extensions["explainer.workspace"]
+
+    kept = workspace.delete_finished_jobs(timedelta(days=1))
+    deleted = workspace.delete_finished_jobs(timedelta(seconds=0))
+
+    assert job["status"] == "succeeded"
+    assert kept == 0
+    assert deleted == 1
+    assert problem_of(client.get(f"/explanations/{job['id']}"))["status"] == 404
+    assert not list((workspace.artifacts.root / "results").glob("*.json"))

@@ -173,11 +173,11 @@ class Workspace:
 
     def load_model(self, reference: str) -> tuple[dict, Model]:
         """Return the model's record and the loaded model, from the cache when possible."""
-        record = self.get_model(reference)
+        with self.session() as session:
+            stored = find_by_reference(session, ModelRecord, reference, "model")
+        record, artifact = stored.to_dict(), stored.artifact
 
         def load() -> Model:
-            with self.session() as session:
-                artifact = session.get(ModelRecord, record["id"]).artifact
             if record["format"].startswith("remote-"):
                 return self._remote_model(self.artifacts.read_json(artifact))
             return load_model(
@@ -278,7 +278,6 @@ class Workspace:
         return job.to_dict()
 
     def get_job(self, job_id: str) -> dict:
-        self.fail_stale_jobs()
         with self.session() as session:
             job = session.get(JobRecord, job_id)
             if job is None:
@@ -286,7 +285,6 @@ class Workspace:
             return job.to_dict()
 
     def list_jobs(self, limit: int = 100) -> list[dict]:
-        self.fail_stale_jobs()
         with self.session() as session:
             jobs = session.scalars(select(JobRecord).order_by(JobRecord.created_at.desc()).limit(limit)).all()
             return [job.to_dict() for job in jobs]

@@ -20,7 +20,6 @@ import argparse
 import importlib.util
 import platform
 import sys
-import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import pandas as pd
 import skops.io
 from sklearn.inspection import permutation_importance as sklearn_permutation_importance
 
+from _timing import best_time
 from explainer import load_model, permutation_importance
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -50,16 +50,6 @@ def _import_training_script():
     spec.loader.exec_module(module)
     return module
 
-
-def _best_time(function, repeats: int):
-    """Call ``function`` ``repeats`` times and return (minimum seconds, last result)."""
-    best = float("inf")
-    result = None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def _positive_int(text: str) -> int:
@@ -114,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     X = sample.drop(columns=TARGET).reset_index(drop=True)
     y = sample[TARGET].reset_index(drop=True)
 
-    project_seconds, project_result = _best_time(
+    project_seconds, project_result = best_time(
         lambda: permutation_importance(
             model, X, y, scoring=arguments.scoring, n_repeats=N_REPEATS, random_state=RANDOM_STATE
         ),
         arguments.repeats_timing,
     )
-    sklearn_seconds, sklearn_result = _best_time(
+    sklearn_seconds, sklearn_result = best_time(
         lambda: sklearn_permutation_importance(
             pipeline,
             X,

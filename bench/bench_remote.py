@@ -27,7 +27,6 @@ import argparse
 import platform
 import sys
 import tempfile
-import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
+from _timing import best_time
 from explainer import RemoteModel, load_dataset, load_model, permutation_importance, shap_values  # noqa: E402
 from tests.model_server import (  # noqa: E402
     MODEL_NAME,
@@ -49,16 +49,6 @@ BACKGROUND_SIZE = 100
 N_REPEATS = 5
 RANDOM_STATE = 0
 
-
-def _best_time(function, repeats: int):
-    """Call ``function`` ``repeats`` times and return (minimum seconds, last result)."""
-    best = float("inf")
-    result = None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def _positive_int(text: str) -> int:
@@ -85,7 +75,7 @@ def _measure(model, method, repeats: int):
     """Warm up, then time ``method(model)``; returns (seconds, requests of one run, result)."""
     method(model)
     before = getattr(model, "request_count", 0)
-    seconds, result = _best_time(lambda: method(model), repeats)
+    seconds, result = best_time(lambda: method(model), repeats)
     requests_per_run = (getattr(model, "request_count", 0) - before) // repeats
     return seconds, requests_per_run, result
 

@@ -22,13 +22,13 @@ with the ratios, and the additivity error of each result.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shap
 
+from _timing import best_time
 from explainer import load_model, shap_values
 from explainer.methods._pipeline import split_pipeline, transform_dense
 
@@ -36,14 +36,6 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 MODEL = REPOSITORY / "var" / "demo-models" / "adult_gbm.skops"
 RANDOM_STATE = 0
 
-
-def _best_time(function, repeats: int):
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def main() -> None:
@@ -71,9 +63,9 @@ def main() -> None:
                                        model_output="probability", feature_perturbation="interventional")
         return explainer(transform_dense(preprocessor, rows), check_additivity=False)
 
-    tree_seconds, tree = _best_time(project("auto"), args.repeats_timing)
-    agnostic_seconds, agnostic = _best_time(project("permutation"), max(1, args.repeats_timing - 2))
-    plain_seconds, plain = _best_time(plain_tree, args.repeats_timing)
+    tree_seconds, tree = best_time(project("auto"), args.repeats_timing)
+    agnostic_seconds, agnostic = best_time(project("permutation"), max(1, args.repeats_timing - 2))
+    plain_seconds, plain = best_time(plain_tree, args.repeats_timing)
 
     plain_error = np.max(np.abs(plain.base_values + plain.values.sum(axis=1)
                                 - model.estimator.predict_proba(rows)[:, 1]))

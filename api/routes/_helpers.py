@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from flask import current_app, request
+from flask import current_app, jsonify, request, url_for
 
 from explainer import InvalidParameterError
 
@@ -15,6 +15,14 @@ from ..workspace import Workspace
 
 def workspace() -> Workspace:
     return current_app.extensions["explainer.workspace"]
+
+
+def created(record: dict, endpoint: str):
+    """Return a 201 response with the new resource and its Location."""
+    response = jsonify(record)
+    response.status_code = 201
+    response.headers["Location"] = url_for(endpoint, reference=record["id"])
+    return response
 
 
 def json_body() -> dict:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, jsonify
 
 from ..openapi import doc
 from ..schemas import DatasetList, DatasetResource
-from ._helpers import form_text, uploaded_file, workspace
+from ._helpers import created, form_text, uploaded_file, workspace
 
 blueprint = Blueprint("datasets", __name__, url_prefix="/datasets")
 
@@ -27,10 +27,7 @@ blueprint = Blueprint("datasets", __name__, url_prefix="/datasets")
 def upload_dataset():
     data = uploaded_file("file")
     record = workspace().add_dataset(data, name=form_text("name"), target=form_text("target"))
-    response = jsonify(record)
-    response.status_code = 201
-    response.headers["Location"] = url_for("datasets.get_dataset", reference=record["id"])
-    return response
+    return created(record, "datasets.get_dataset")
 
 
 @blueprint.get("")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, jsonify
 
 from ..openapi import doc
 from ..schemas import ModelList, ModelResource, Predictions, PredictRequest, RemoteModelRequest
-from ._helpers import form_json, form_text, frame_from_records, json_body, uploaded_file, workspace
+from ._helpers import created, form_json, form_text, frame_from_records, json_body, uploaded_file, workspace
 
 blueprint = Blueprint("models", __name__, url_prefix="/models")
 
@@ -28,10 +28,7 @@ blueprint = Blueprint("models", __name__, url_prefix="/models")
 def upload_model():
     data = uploaded_file("file")
     record = workspace().add_model(data, name=form_text("name"), metadata=form_json("metadata"))
-    response = jsonify(record)
-    response.status_code = 201
-    response.headers["Location"] = url_for("models.get_model", reference=record["id"])
-    return response
+    return created(record, "models.get_model")
 
 
 @blueprint.post("/remote")
@@ -48,10 +45,7 @@ def register_remote_model():
     body = RemoteModelRequest.model_validate(json_body())
     spec = body.model_dump(exclude={"name"}, exclude_none=True)
     record = workspace().add_remote_model(spec, name=body.name)
-    response = jsonify(record)
-    response.status_code = 201
-    response.headers["Location"] = url_for("models.get_model", reference=record["id"])
-    return response
+    return created(record, "models.get_model")
 
 
 @blueprint.get("")

@@ -107,7 +107,7 @@ class UpstreamError(ExplainerError):
 
 
 class UpstreamTimeoutError(ExplainerError):
-    """A remote model server did not answer in time."""
+    """A remote model server did not respond in time."""
 
     status = 504
     title = "Gateway timeout"

@@ -7,7 +7,6 @@ import json
 import pickle
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from explainer import explain, load_dataset
@@ -205,7 +204,8 @@ def test_text_file_as_model_is_415(client):
     body = problem_of(upload_model(client, b"just some words\n", filename="model.skops"))
 
     assert body["status"] == 415
-    assert "skops" in body["detail"] and "torchscript" in body["detail"]
+    assert "skops" in body["detail"]
+    assert "torchscript" in body["detail"]
 
 
 def test_pickle_without_opt_in_is_415(client, adult_model):
@@ -260,7 +260,8 @@ def test_dataset_missing_model_features_lists_them(client, adult_ids, adult_fram
 
     assert body["status"] == 422
     assert body["missing_columns"] == ["age", "race"]
-    assert "'age'" in body["detail"] and "'race'" in body["detail"]
+    assert "'age'" in body["detail"]
+    assert "'race'" in body["detail"]
 
 
 @pytest.mark.parametrize("content", [b"", b"\n", b"a,b,c\n"], ids=["no-bytes", "blank", "header-only"])
@@ -278,7 +279,8 @@ def test_row_index_out_of_range_is_422(client, adult_ids):
         "model_id": model_id, "dataset_id": dataset_id, "row_index": 40000, "changes": {}}))
 
     assert body["status"] == 422
-    assert "40000" in body["detail"] and "32560" in body["detail"]
+    assert "40000" in body["detail"]
+    assert "32560" in body["detail"]
 
 
 def test_integrated_gradients_on_tree_model_is_422(client, adult_ids):
@@ -353,7 +355,8 @@ def test_whatif_wrong_value_type_is_400(client, adult_ids):
         "model_id": model_id, "dataset_id": dataset_id, "row_index": 0, "changes": {"age": "old"}}))
 
     assert body["status"] == 400
-    assert "'age'" in body["detail"] and "'old'" in body["detail"]
+    assert "'age'" in body["detail"]
+    assert "'old'" in body["detail"]
 
 
 def test_cancel_queued_job(client, adult_ids):

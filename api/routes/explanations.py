@@ -18,7 +18,7 @@ blueprint = Blueprint("explanations", __name__, url_prefix="/explanations")
 # How often a waiting request re-reads the job, in seconds.
 POLL_SECONDS = 0.1
 # How often an event stream re-reads the job, and how long one stream lasts
-# at most, in seconds; a client reconnects to follow a longer job.
+# at most, in seconds. A client reconnects to follow a longer job.
 EVENT_POLL_SECONDS = 0.25
 MAX_STREAM_SECONDS = 600.0
 

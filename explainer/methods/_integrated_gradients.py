@@ -50,7 +50,7 @@ def _baseline_vector(baseline, model: Model, reference: pd.DataFrame) -> np.ndar
 
 
 def _resolve_targets(target, model: Model, outputs: np.ndarray) -> np.ndarray:
-    """One explained output index per row; outputs is (n_rows, n_outputs)."""
+    """Return the explained output index of each row, given outputs of shape (n_rows, n_outputs)."""
     n_rows = outputs.shape[0]
     if not model.is_classifier:
         if target not in (None, 0):

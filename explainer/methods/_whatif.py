@@ -37,7 +37,7 @@ def _check_value(feature: str, value, dtype):
             raise InvalidParameterError(f"feature {feature!r} needs a finite number, got {value!r}.")
         if pd.api.types.is_integer_dtype(dtype) and value != round(value):
             raise InvalidParameterError(
-                f"feature {feature!r} holds whole numbers ({dtype}), as the model was trained on; "
+                f"feature {feature!r} takes whole numbers ({dtype}), as in the training data; "
                 f"got {value!r}. Give a whole number."
             )
         return value
@@ -50,7 +50,7 @@ def _check_value(feature: str, value, dtype):
 
 
 def _column_of(values: list, dtype, n_repeat: int = 1) -> pd.Series:
-    """A column holding ``values`` (each repeated ``n_repeat`` times) in ``dtype`` where possible."""
+    """Build a column of ``values`` (each repeated ``n_repeat`` times) in ``dtype`` where possible."""
     repeated = np.repeat(np.asarray(values, dtype=object), n_repeat)
     has_missing = any(value is None for value in values)
     if _is_numeric(dtype):

@@ -23,7 +23,7 @@ class SklearnModel(Model):
         metadata = dict(metadata or {})
         if not hasattr(estimator, "predict"):
             raise UnusableInputError(
-                f"the file holds a {type(estimator).__name__}, which has no predict "
+                f"the file contains a {type(estimator).__name__}, which has no predict "
                 "method; upload a fitted estimator or pipeline."
             )
         if is_classifier(estimator):

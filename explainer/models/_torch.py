@@ -183,7 +183,7 @@ def load_torch_pickle(data: bytes, *, digest: str, metadata: dict | None) -> Tor
         raise UnusableInputError(f"the torch.save file could not be loaded: {error}.") from error
     if not isinstance(module, torch.nn.Module):
         raise UnusableInputError(
-            f"the torch.save file holds a {type(module).__name__}, not a torch.nn.Module; "
+            f"the torch.save file contains a {type(module).__name__}, not a torch.nn.Module; "
             "a state_dict alone cannot be explained without its architecture, so "
             "export the model with torch.jit.script or torch.export."
         )

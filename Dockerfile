@@ -2,6 +2,9 @@
 #
 #   docker build -t model-explainer .
 #   docker run -p 8000:8000 -v explainer-data:/var/lib/explainer model-explainer
+#
+# docker-compose.yml runs this image as the API, Celery workers and a one-off
+# schema migration, with PostgreSQL and Redis.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -33,8 +36,9 @@ RUN useradd --system --uid 10001 --user-group --create-home --shell /usr/sbin/no
     && mkdir -p /var/lib/explainer \
     && chown explainer:explainer /var/lib/explainer
 
-# EXPLAINER_DATA_DIR contains the SQLite metadata database and the uploaded
-# models, datasets and results. The volume keeps them across container restarts.
+# EXPLAINER_DATA_DIR contains the uploaded models, datasets and results, and
+# the SQLite metadata database unless EXPLAINER_DATABASE_URL names another.
+# The volume keeps them across container restarts.
 ENV EXPLAINER_DATA_DIR=/var/lib/explainer \
     EXPLAINER_DEMO_MODELS=/srv/demo-models
 VOLUME ["/var/lib/explainer"]

@@ -72,7 +72,12 @@ def create_app(config: dict | None = None) -> Flask:
     workspace = Workspace(settings)
     if settings.demo_models is not None:
         workspace.register_demo(settings.demo_models)
-    runner = JobRunner(workspace, workers=settings.job_workers)
+    if settings.job_backend == "celery":
+        from .scaleout import CeleryBackend
+
+        runner = CeleryBackend(workspace)
+    else:
+        runner = JobRunner(workspace, workers=settings.job_workers)
     runner.start()
     atexit.register(runner.shutdown)
     app.extensions["explainer.workspace"] = workspace
@@ -85,6 +90,8 @@ def create_app(config: dict | None = None) -> Flask:
     _add_request_ids(app)
     if settings.cors_origins:
         _add_cors(app, settings.cors_origins)
-    logger.info("service created: data directory %s, database %s, %d job workers",
-                settings.data_dir, settings.resolved_database_url.split("@")[-1], settings.job_workers)
+    jobs = (f"Celery workers via {settings.broker_url.split('@')[-1]}" if settings.job_backend == "celery"
+            else f"{settings.job_workers} job threads")
+    logger.info("service created: data directory %s, database %s, %s",
+                settings.data_dir, settings.resolved_database_url.split("@")[-1], jobs)
     return app

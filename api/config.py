@@ -22,6 +22,9 @@ def _parse_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+JOB_BACKENDS = ("threads", "celery")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an operator can set. Environment names are EXPLAINER_<FIELD>."""
@@ -36,8 +39,18 @@ class Settings:
     """Accept pickle, joblib and torch.save files. They run code when loaded."""
     skops_trusted_types: tuple[str, ...] = ()
     """Extra types a skops file may hold: full names, or 'package.*' prefixes."""
+    job_backend: str = "threads"
+    """Where jobs run: 'threads' (in this process) or 'celery' (worker processes
+    started with `explainer worker`, any number of hosts)."""
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    """Celery broker (Redis) of the 'celery' backend."""
+    broker_visibility_seconds: float = 120.0
+    """A chunk message not acknowledged this long after delivery is delivered
+    again; a chunk still running elsewhere is then skipped, not run twice."""
+    job_max_attempts: int = 3
+    """Times a chunk may start before its job fails (a worker lost each time)."""
     job_workers: int = 2
-    """Threads running explanation jobs in this process."""
+    """Threads running explanation jobs in this process ('threads' backend)."""
     max_queued_jobs: int = 100
     """Queued jobs past which new submissions get 503."""
     max_wait_seconds: float = 60.0
@@ -61,6 +74,21 @@ class Settings:
     """Largest timeout of one request to a model server, in seconds; also the default."""
     remote_max_retries: int = 2
     """Largest number of retries of a failed model server request; also the default."""
+
+    def __post_init__(self):
+        if self.job_backend not in JOB_BACKENDS:
+            raise InvalidParameterError(
+                f"EXPLAINER_JOB_BACKEND must be one of {list(JOB_BACKENDS)}, got {self.job_backend!r}."
+            )
+        if self.job_backend == "celery" and not self.broker_url.startswith(("redis://", "rediss://")):
+            raise InvalidParameterError(
+                f"EXPLAINER_BROKER_URL must be a Redis URL such as redis://127.0.0.1:6379/0, "
+                f"got {self.broker_url!r}."
+            )
+        if self.job_max_attempts < 1:
+            raise InvalidParameterError(
+                f"EXPLAINER_JOB_MAX_ATTEMPTS must be at least 1, got {self.job_max_attempts}."
+            )
 
     @property
     def resolved_database_url(self) -> str:

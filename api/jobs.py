@@ -1,11 +1,13 @@
-"""In-process job workers: explanations that may outlast a request.
+"""In-process job workers (the 'threads' backend): explanations that may outlast a request.
 
 Jobs live in the database, so any process can report on them. A worker
-thread claims a queued job atomically, runs it, and stores the result in the
-artifact store. While it runs, a heartbeat thread stamps the job every few
-seconds. A job whose stamp grows older than ``stale_job_seconds`` has lost its
-process, so it is marked failed rather than left running forever. A process
-that stops cleanly puts its running jobs back in the queue instead.
+thread claims a queued job atomically, runs its chunks one after another
+(the chunks the 'celery' backend spreads over workers, so that both give the
+same numbers), and stores the merged result in the artifact store. While it
+runs, a heartbeat thread stamps the job every few seconds. A job whose stamp
+grows older than ``stale_job_seconds`` has lost its process, so it is marked
+failed rather than left running forever. A process that stops cleanly puts
+its running jobs back in the queue instead.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import queue
 import threading
 import time
 
-import explainer
 from explainer import ExplainerError
+from explainer.chunks import explain_in_chunks, run_chunk
 
 from .workspace import Workspace
 
@@ -79,6 +81,9 @@ class JobRunner:
     def is_alive(self) -> bool:
         return not self.stopping and all(thread.is_alive() for thread in self._threads)
 
+    def health(self) -> str:
+        return "ok" if self.is_alive() else "failed: stopped"
+
     def shutdown(self) -> None:
         """Stop taking jobs and put the running ones back in the queue."""
         if self.stopping:
@@ -135,15 +140,27 @@ class JobRunner:
             if self.workspace.update_job(job_id, progress=fraction, stage=stage):
                 raise JobCancelled(job_id)
 
+        def run_chunks(specs):
+            # The same chunks as the scale-out backend, run one after another,
+            # so that both backends give the same numbers.
+            self.workspace.set_job_chunks(job_id, total=len(specs), done=0)
+            partials = []
+            for position, spec in enumerate(specs):
+                def chunk_progress(fraction, stage, position=position):
+                    progress((position + fraction) / len(specs), stage)
+
+                partials.append(run_chunk(model, dataset, method=job.method, parameters=job.parameters,
+                                          chunk=spec, progress=chunk_progress))
+                self.workspace.set_job_chunks(job_id, total=len(specs), done=position + 1)
+            return partials
+
         try:
             _, model = self.workspace.load_model(job.model_id)
             _, dataset = self.workspace.load_dataset(job.dataset_id)
             progress(0.0, "running")
-            result = explainer.explain(
-                model, dataset, method=job.method, parameters=job.parameters, progress=progress
-            )
+            payload = explain_in_chunks(model, dataset, method=job.method, parameters=job.parameters,
+                                        run=run_chunks)
             progress(1.0, "saving result")
-            payload = result.to_dict()
             payload["job_id"] = job_id
             self.workspace.finish_job(job_id, status="succeeded", result=payload)
         except ServiceStopping:
@@ -154,9 +171,7 @@ class JobRunner:
             self.workspace.finish_job(
                 job_id, status="failed",
                 error={"title": "Time limit exceeded", "status": 422,
-                       "detail": f"the job ran longer than this server's limit of {time_limit:g} s "
-                                 "(EXPLAINER_JOB_TIME_LIMIT_SECONDS); explain fewer rows, use fewer "
-                                 "repeats, or ask the operator to raise the limit."},
+                       "detail": self.workspace.time_limit_message()},
             )
         except ExplainerError as error:
             self.workspace.finish_job(

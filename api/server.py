@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.errors import AppImportError
+
+from explainer import ExplainerError
 
 from . import gunicorn_conf
 
@@ -22,7 +25,12 @@ class _Application(BaseApplication):
     def load(self):
         from . import create_app
 
-        return create_app(self._config)
+        try:
+            return create_app(self._config)
+        except ExplainerError as error:
+            # gunicorn prints this error's message alone, without a traceback,
+            # and stops instead of starting the worker again.
+            raise AppImportError(f"explainer: error: {error.message}") from error
 
 
 def serve(*, host: str, port: int, threads: int, timeout: int, config: dict) -> None:

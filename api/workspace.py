@@ -13,7 +13,7 @@ from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 import explainer
@@ -33,6 +33,7 @@ from .config import Settings
 from .storage import (
     FINAL_STATES,
     ArtifactStore,
+    ChunkRecord,
     DatasetRecord,
     JobRecord,
     ModelRecord,
@@ -263,10 +264,17 @@ class Workspace:
             )
         model.select_features(dataset.frame)
         with self.session() as session:
-            queued = session.scalar(select(func.count()).select_from(JobRecord).where(JobRecord.status == "queued"))
+            # A split job waits too while none of its chunks has started.
+            started_chunks = select(ChunkRecord.job_id).where(
+                ChunkRecord.job_id == JobRecord.id, ChunkRecord.status != "queued")
+            waiting = or_(JobRecord.status == "queued",
+                          (JobRecord.status == "running") & JobRecord.chunks_total.is_not(None)
+                          & ~started_chunks.exists())
+            queued = session.scalar(select(func.count()).select_from(JobRecord).where(waiting))
             if queued >= self.settings.max_queued_jobs:
                 raise QueueFullError(
-                    f"{queued} jobs are already queued, the limit of this deployment; retry later."
+                    f"{queued} jobs are already waiting to run, the limit of this deployment "
+                    "(EXPLAINER_MAX_QUEUED_JOBS); retry later."
                 )
             job = JobRecord(
                 id=new_id(), model_id=model_record["id"], dataset_id=dataset_record["id"],
@@ -304,10 +312,11 @@ class Workspace:
                 raise NotFoundError(f"job {job_id!r} does not exist.")
             if job.status in FINAL_STATES:
                 raise ConflictError(f"job {job_id} has already ended as {job.status}; nothing to cancel.")
-            if job.status == "queued":
-                job.status = "cancelled"
-                job.finished_at = utc_now()
-                job.stage = "cancelled before it started"
+            # The job ends now; its running work stops at its next progress
+            # report, within seconds, and cannot overwrite this state.
+            job.stage = "cancelled before it started" if job.status == "queued" else "cancelled"
+            job.status = "cancelled"
+            job.finished_at = utc_now()
             job.cancel_requested = True
             session.commit()
             logger.info("job %s cancellation requested (was %s)", job_id, job.status)
@@ -351,6 +360,17 @@ class Workspace:
             )
             session.commit()
         logger.info("job %s %s", job_id, status if error is None else f"{status}: {error.get('detail')}")
+
+    def set_job_chunks(self, job_id: str, *, total: int, done: int) -> None:
+        with self.session() as session:
+            session.execute(update(JobRecord).where(JobRecord.id == job_id)
+                            .values(chunks_total=total, chunks_done=done))
+            session.commit()
+
+    def time_limit_message(self) -> str:
+        return (f"the job ran longer than this server's limit of {self.settings.job_time_limit_seconds:g} s "
+                "(EXPLAINER_JOB_TIME_LIMIT_SECONDS); explain fewer rows, use fewer repeats, or ask the "
+                "operator to raise the limit.")
 
     def requeue_jobs(self, job_ids) -> None:
         """Return running jobs to the queue, for a process that stops cleanly."""
@@ -399,6 +419,9 @@ class Workspace:
             for job in jobs:
                 if job.result_artifact:
                     self.artifacts.delete(job.result_artifact)
+                # Partial results of a split job that failed or was cancelled.
+                self.artifacts.delete_tree(f"results/{job.id}")
+                session.execute(delete(ChunkRecord).where(ChunkRecord.job_id == job.id))
                 session.delete(job)
             session.commit()
         logger.info("deleted %d job(s) that ended before %s", len(jobs), limit.isoformat())

@@ -56,6 +56,40 @@ def select_rows(dataset: Dataset, *, n_rows=None, row_indices=None, random_state
     return dataset.frame.iloc[indices].reset_index(drop=True), indices
 
 
+def check_parameters(model: Model, dataset: Dataset, method: str, parameters: dict | None) -> dict:
+    """Reject an unknown method or parameter; returns a copy with the default seed set."""
+    if method not in METHODS:
+        raise InvalidParameterError(f"method must be one of {list(METHODS)}, got {method!r}.")
+    parameters = dict(parameters or {})
+    unknown = sorted(set(parameters) - ACCEPTED_PARAMETERS[method])
+    if unknown:
+        raise InvalidParameterError(
+            f"unknown parameter(s) {unknown} for method {method!r}; accepted: "
+            f"{sorted(ACCEPTED_PARAMETERS[method])}."
+        )
+    # Check the columns once, before any expensive work.
+    model.select_features(dataset.frame)
+    # Seeded unless the caller says otherwise, so that the same request gives
+    # the same numbers from the library, the service and the command line.
+    if method != "integrated-gradients":
+        parameters.setdefault("random_state", 0)
+    return parameters
+
+
+def permutation_inputs(dataset: Dataset, parameters: dict):
+    """The rows and labels permutation importance scores on, and its options.
+
+    Returns (frame, y, options); ``max_rows`` picks a seeded sample of rows.
+    """
+    options = dict(parameters)
+    max_rows = options.pop("max_rows", None)
+    y = dataset.target_values()
+    if max_rows is None:
+        return dataset.frame, y, options
+    frame = dataset.sample(check_positive_int("max_rows", max_rows), random_state=options.get("random_state"))
+    return frame, frame[dataset.target], options
+
+
 def explain(
     model: Model,
     dataset: Dataset,
@@ -78,32 +112,11 @@ def explain(
         (default: a seeded sample of 100 rows), and ``max_rows`` capping
         the rows permutation importance scores on.
     """
-    if method not in METHODS:
-        raise InvalidParameterError(f"method must be one of {list(METHODS)}, got {method!r}.")
-    parameters = dict(parameters or {})
-    unknown = sorted(set(parameters) - ACCEPTED_PARAMETERS[method])
-    if unknown:
-        raise InvalidParameterError(
-            f"unknown parameter(s) {unknown} for method {method!r}; accepted: "
-            f"{sorted(ACCEPTED_PARAMETERS[method])}."
-        )
-    # Check the columns once, before any expensive work.
-    model.select_features(dataset.frame)
-    # Seeded unless the caller says otherwise, so that the same request gives
-    # the same numbers from the library, the service and the command line.
-    if method != "integrated-gradients":
-        parameters.setdefault("random_state", 0)
-
+    parameters = check_parameters(model, dataset, method, parameters)
     if method == "permutation":
-        max_rows = parameters.pop("max_rows", None)
-        y = dataset.target_values()
-        frame = dataset.frame
-        if max_rows is not None:
-            frame = dataset.sample(check_positive_int("max_rows", max_rows),
-                                   random_state=parameters.get("random_state"))
-            y = frame[dataset.target]
+        frame, y, options = permutation_inputs(dataset, parameters)
         return permutation_importance(
-            model, frame, y, dataset_digest=dataset.digest, progress=progress, **parameters
+            model, frame, y, dataset_digest=dataset.digest, progress=progress, **options
         )
 
     random_state = parameters.get("random_state", 0)

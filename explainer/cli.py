@@ -62,6 +62,24 @@ def _build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--older-than-days", type=float, required=True,
                          help="delete jobs that ended more than this many days ago")
 
+    database = commands.add_parser("db", help="show or upgrade the schema of the service's metadata database")
+    database_commands = database.add_subparsers(dest="db_command", metavar="{upgrade,current}", required=True)
+    for name, text in (("upgrade", "apply the schema migrations that the database lacks"),
+                       ("current", "print the schema revision of the database ('none' when empty)")):
+        subcommand = database_commands.add_parser(name, help=text)
+        subcommand.add_argument("--database-url", help="SQLAlchemy URL of the database "
+                                "(EXPLAINER_DATABASE_URL); default SQLite in the data directory")
+        subcommand.add_argument("--data-dir", help="the service's data directory (EXPLAINER_DATA_DIR)")
+
+    worker = commands.add_parser(
+        "worker", help="run a Celery worker for a service with EXPLAINER_JOB_BACKEND=celery")
+    worker.add_argument("--concurrency", type=int, default=1,
+                        help="job chunks run at once, one process each (default 1)")
+    worker.add_argument("--name", help="worker name shown in logs (default celery@HOST)")
+    worker.add_argument("--data-dir", help="the service's data directory, shared with the API (EXPLAINER_DATA_DIR)")
+    worker.add_argument("--database-url", help="the service's database (EXPLAINER_DATABASE_URL)")
+    worker.add_argument("--broker-url", help="Redis broker URL (EXPLAINER_BROKER_URL)")
+
     submit = commands.add_parser("submit", help="run a job on a running service and print its result")
     submit.add_argument("--url", default="http://127.0.0.1:8000", help="service URL (default http://127.0.0.1:8000)")
     submit.add_argument("--model", required=True, help="model id or name registered in the service")
@@ -145,6 +163,45 @@ def _cleanup(args) -> int:
     return 0
 
 
+def _database(args) -> int:
+    from api.config import Settings
+    from api.storage import database_revision, upgrade_database
+
+    overrides = {"data_dir": args.data_dir} if args.data_dir else {}
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    settings = Settings.from_env(**overrides)
+    url = settings.resolved_database_url
+    if args.db_command == "current":
+        print(database_revision(url) or "none")
+        return 0
+
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade = upgrade_database(url)
+    if upgrade.before == upgrade.after:
+        print(f"the database schema is at revision {upgrade.after}, the newest; nothing to do")
+    else:
+        print(f"upgraded the database schema from revision {upgrade.before or 'none'} to {upgrade.after}")
+    return 0
+
+
+def _worker(args) -> int:
+    from api.config import Settings
+    from api.scaleout import run_worker
+
+    if args.concurrency < 1:
+        raise InvalidParameterError(f"--concurrency must be at least 1, got {args.concurrency}.")
+    overrides = {"job_backend": "celery"}
+    for option in ("data_dir", "database_url", "broker_url"):
+        if getattr(args, option):
+            overrides[option] = getattr(args, option)
+    settings = Settings.from_env(**overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run_worker(settings, concurrency=args.concurrency, name=args.name)
+    return 0
+
+
 def _serve(args) -> int:
     from api.server import serve  # the library itself never imports the web stack
 
@@ -205,6 +262,10 @@ def main(argv=None) -> int:
             return _submit(args)
         if args.command == "cleanup":
             return _cleanup(args)
+        if args.command == "db":
+            return _database(args)
+        if args.command == "worker":
+            return _worker(args)
         return _explain(args)
     except ExplainerError as error:
         print(f"explainer: error: {error.message}", file=sys.stderr)

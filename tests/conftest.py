@@ -187,3 +187,31 @@ def problem_of(response) -> dict:
     body = json.loads(response.data if hasattr(response, "data") else response.content)
     assert "Traceback" not in json.dumps(body)
     return body
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A Redis server on a free loopback port, shared by the session."""
+    from tests.services import RedisServer
+
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on a free loopback port, shared by the session.
+
+    ``.url`` is its database ``explainer``. A test that needs an empty
+    database of its own gets one from ``create_database(name)``.
+    """
+    from tests.services import PostgresServer
+
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

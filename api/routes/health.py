@@ -35,9 +35,9 @@ def readyz():
         checks["database"] = f"failed: {type(error).__name__}"
     root = workspace().artifacts.root
     checks["artifacts"] = "ok" if root.is_dir() else f"failed: {root} is not a directory"
-    runner = current_app.extensions["explainer.jobs"]
-    checks["job_workers"] = "ok" if runner.is_alive() else "failed: stopped"
-    ready = all(value == "ok" for value in checks.values())
+    checks["job_workers"] = current_app.extensions["explainer.jobs"].health()
+    # A degraded part still lets the service answer: jobs wait for it.
+    ready = all(value == "ok" or value.startswith("degraded") for value in checks.values())
     response = jsonify(status="ready" if ready else "not ready", checks=checks)
     response.status_code = 200 if ready else 503
     return response

@@ -156,72 +156,107 @@ def permutation_importance(
     PermutationImportanceResult
     """
     started = time.perf_counter()
-    check_rows(X)
-    n_repeats = check_positive_int("n_repeats", n_repeats, maximum=1000)
-    batch_rows = check_positive_int("batch_rows", batch_rows)
-    scorers = CLASSIFICATION_SCORERS if model.is_classifier else REGRESSION_SCORERS
-    if scoring is None:
-        scoring = "accuracy" if model.is_classifier else "r2"
-    if scoring not in scorers:
-        raise InvalidParameterError(
-            f"scoring must be one of {list(scorers)} for a {model.task} model, got {scoring!r}."
-        )
-    scorer = scorers[scoring]
-    features = model.select_features(X).reset_index(drop=True)
-    if len(y) != len(features):
-        raise UnusableInputError(f"y has {len(y)} values but X has {len(features)} rows.")
-    y_true = encode_labels(y, model.class_names) if model.is_classifier else regression_target(y)
-    groups = _resolve_groups(model.feature_names, feature_groups)
-
-    # The seed is drawn the way scikit-learn draws it, so that an integer
-    # random_state reproduces its numbers; hence RandomState, not Generator.
-    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
-    n_rows = len(features)
-    orders = _cumulative_permutations(n_rows, n_repeats, seed)
-
+    plan = PermutationPlan(model, X, y, scoring=scoring, n_repeats=n_repeats,
+                           random_state=random_state, feature_groups=feature_groups, batch_rows=batch_rows)
     report(progress, 0.0, "baseline")
-    baseline_score = float(scorer(y_true, model.predict(features)))
+    baseline_score = plan.baseline_score()
+    scores = plan.score_copies(0, plan.n_copies, progress)
+    return plan.result(baseline_score, scores, elapsed_seconds=time.perf_counter() - started,
+                       dataset_digest=dataset_digest)
 
-    # One "copy" is the data with one group permuted by one repeat's order.
-    copies = [(label, repeat) for label in groups for repeat in range(n_repeats)]
-    copies_per_batch = max(1, batch_rows // n_rows)
-    scores = np.empty((len(groups), n_repeats))
-    group_position = {label: position for position, label in enumerate(groups)}
-    identity = np.arange(n_rows)
-    for start in range(0, len(copies), copies_per_batch):
-        batch = copies[start : start + copies_per_batch]
-        stacked = {}
-        for column in features.columns:
-            row_order = np.concatenate(
-                [orders[repeat] if column in groups[label] else identity for label, repeat in batch]
+
+class PermutationPlan:
+    """Validated inputs of one permutation-importance run, scored in any slices.
+
+    A "copy" is the data with one feature group permuted by one repeat's row
+    order; copies are numbered group-major. Scoring copies [a, b) and [b, c)
+    separately gives the scores of scoring [a, c) at once, so a job can be
+    split into slices that run on different workers.
+    """
+
+    def __init__(self, model, X, y, *, scoring=None, n_repeats=5, random_state=None,
+                 feature_groups=None, batch_rows=DEFAULT_BATCH_ROWS):
+        check_rows(X)
+        self.model = model
+        self.n_repeats = check_positive_int("n_repeats", n_repeats, maximum=1000)
+        self.batch_rows = check_positive_int("batch_rows", batch_rows)
+        scorers = CLASSIFICATION_SCORERS if model.is_classifier else REGRESSION_SCORERS
+        if scoring is None:
+            scoring = "accuracy" if model.is_classifier else "r2"
+        if scoring not in scorers:
+            raise InvalidParameterError(
+                f"scoring must be one of {list(scorers)} for a {model.task} model, got {scoring!r}."
             )
-            stacked[column] = features[column].take(row_order).reset_index(drop=True)
-        # predictions: (len(batch) * n_rows,) or (len(batch) * n_rows, n_classes)
-        predictions = model.predict(pd.DataFrame(stacked), batch_rows=max(batch_rows, n_rows))
-        for position, (label, repeat) in enumerate(batch):
-            block = predictions[position * n_rows : (position + 1) * n_rows]
-            scores[group_position[label], repeat] = scorer(y_true, block)
-        report(progress, (start + len(batch)) / len(copies), "permuting")
+        self.scoring = scoring
+        self.scorer = scorers[scoring]
+        self.features = model.select_features(X).reset_index(drop=True)
+        if len(y) != len(self.features):
+            raise UnusableInputError(f"y has {len(y)} values but X has {len(self.features)} rows.")
+        self.y_true = encode_labels(y, model.class_names) if model.is_classifier else regression_target(y)
+        self.feature_groups = feature_groups
+        self.groups = _resolve_groups(model.feature_names, feature_groups)
+        self.random_state = random_state
+        # The seed is drawn the way scikit-learn draws it, so that an integer
+        # random_state reproduces its numbers; hence RandomState, not Generator.
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
+        self.n_rows = len(self.features)
+        self.orders = _cumulative_permutations(self.n_rows, self.n_repeats, seed)
+        self.copies = [(label, repeat) for label in self.groups for repeat in range(self.n_repeats)]
 
-    importances = baseline_score - scores
-    return PermutationImportanceResult(
-        method="permutation",
-        parameters={
-            "scoring": scoring,
-            "n_repeats": n_repeats,
-            "random_state": random_state if isinstance(random_state, (int, type(None))) else "object",
-            "feature_groups": feature_groups,
-        },
-        output_space=model.output_space,
-        model_digest=model.digest,
-        dataset_digest=dataset_digest,
-        elapsed_seconds=time.perf_counter() - started,
-        feature_names=tuple(groups),
-        feature_groups={label: members for label, members in groups.items() if len(members) > 1},
-        scoring=scoring,
-        baseline_score=baseline_score,
-        importances=importances,
-        importances_mean=importances.mean(axis=1),
-        importances_std=importances.std(axis=1),
-        n_rows=n_rows,
-    )
+    @property
+    def n_copies(self) -> int:
+        return len(self.copies)
+
+    def baseline_score(self) -> float:
+        return float(self.scorer(self.y_true, self.model.predict(self.features)))
+
+    def score_copies(self, first: int, stop: int, progress: ProgressCallback | None = None) -> np.ndarray:
+        """Scores of copies ``first`` to ``stop - 1``, shape (stop - first,)."""
+        n_rows, features, groups = self.n_rows, self.features, self.groups
+        copies = self.copies[first:stop]
+        copies_per_batch = max(1, self.batch_rows // n_rows)
+        scores = np.empty(len(copies))
+        identity = np.arange(n_rows)
+        for start in range(0, len(copies), copies_per_batch):
+            batch = copies[start : start + copies_per_batch]
+            stacked = {}
+            for column in features.columns:
+                row_order = np.concatenate(
+                    [self.orders[repeat] if column in groups[label] else identity for label, repeat in batch]
+                )
+                stacked[column] = features[column].take(row_order).reset_index(drop=True)
+            # predictions: (len(batch) * n_rows,) or (len(batch) * n_rows, n_classes)
+            predictions = self.model.predict(pd.DataFrame(stacked), batch_rows=max(self.batch_rows, n_rows))
+            for position in range(len(batch)):
+                block = predictions[position * n_rows : (position + 1) * n_rows]
+                scores[start + position] = self.scorer(self.y_true, block)
+            report(progress, (start + len(batch)) / len(copies), "permuting")
+        return scores
+
+    def result(self, baseline_score: float, scores, *, elapsed_seconds: float,
+               dataset_digest: str | None) -> PermutationImportanceResult:
+        """Assemble the result from the baseline and the scores of all copies, in copy order."""
+        scores = np.asarray(scores, dtype=np.float64).reshape(len(self.groups), self.n_repeats)
+        importances = baseline_score - scores
+        random_state = self.random_state
+        return PermutationImportanceResult(
+            method="permutation",
+            parameters={
+                "scoring": self.scoring,
+                "n_repeats": self.n_repeats,
+                "random_state": random_state if isinstance(random_state, (int, type(None))) else "object",
+                "feature_groups": self.feature_groups,
+            },
+            output_space=self.model.output_space,
+            model_digest=self.model.digest,
+            dataset_digest=dataset_digest,
+            elapsed_seconds=elapsed_seconds,
+            feature_names=tuple(self.groups),
+            feature_groups={label: members for label, members in self.groups.items() if len(members) > 1},
+            scoring=self.scoring,
+            baseline_score=baseline_score,
+            importances=importances,
+            importances_mean=importances.mean(axis=1),
+            importances_std=importances.std(axis=1),
+            n_rows=self.n_rows,
+        )

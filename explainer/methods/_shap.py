@@ -266,12 +266,13 @@ def _explain_linear(model, rows, background, space, random_state):
     return _Explained("linear", values, base_values, len(background), "random sample"), outputs
 
 
-# Rows explained per call of shap's permutation explainer. Progress is
-# reported (and a cancelled job stops) between chunks.
-PERMUTATION_CHUNK_ROWS = 5
+def _row_seed(seed: int, key: int) -> int:
+    """Seed of one row's permutations, from the run's seed and the row's dataset index."""
+    return int(np.random.SeedSequence([seed, int(key)]).generate_state(1)[0])
 
 
-def _explain_permutation(model, rows, background, space, random_state, *, max_evals=None, progress=None):
+def _explain_permutation(model, rows, background, space, random_state, *, max_evals=None, progress=None,
+                         row_keys=None):
     import shap
 
     encoder = RawColumnEncoder(pd.concat([background, rows], ignore_index=True))
@@ -289,20 +290,22 @@ def _explain_permutation(model, rows, background, space, random_state, *, max_ev
         max_evals = max(500, 2 * (2 * n_features + 1))
     masker = shap.maskers.Independent(encoder.encode(background), max_samples=len(background))
     seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
+    keys = np.arange(len(rows)) if row_keys is None else np.asarray(row_keys)
     encoded = encoder.encode(rows)
     value_chunks, base_chunks = [], []
     with _GLOBAL_RNG_LOCK:
-        # One explainer for all chunks: it draws its permutations from the
-        # generator it seeded, row after row, so chunking leaves values unchanged.
         explainer = shap.PermutationExplainer(predict_encoded, masker, seed=seed)
-        for start in range(0, len(rows), PERMUTATION_CHUNK_ROWS):
-            explanation = explainer(encoded[start : start + PERMUTATION_CHUNK_ROWS], max_evals=max_evals,
-                                    silent=True)
+        for position in range(len(rows)):
+            # shap draws permutations from numpy's global generator. Seeding it
+            # per row from the row's dataset index makes a row's values the
+            # same whichever other rows are explained with it, so a job split
+            # into row chunks gives the values of the whole.
+            np.random.seed(_row_seed(seed, keys[position]))
+            explanation = explainer(encoded[position : position + 1], max_evals=max_evals, silent=True)
             value_chunks.append(np.asarray(explanation.values, dtype=np.float64))
             base_chunks.append(np.asarray(explanation.base_values, dtype=np.float64))
-            done = min(start + PERMUTATION_CHUNK_ROWS, len(rows))
-            done_fraction = 0.05 + 0.85 * done / len(rows)
-            report(progress, done_fraction, f"explained {done} of {len(rows)} rows")
+            done_fraction = 0.05 + 0.85 * (position + 1) / len(rows)
+            report(progress, done_fraction, f"explained {position + 1} of {len(rows)} rows")
     values = np.concatenate(value_chunks, axis=0)
     base_values = np.concatenate(base_chunks, axis=0)
     if not model.is_classifier:
@@ -368,6 +371,11 @@ def shap_values(
         Model evaluations per row for the permutation explainer.
     random_state : int or None
         Seed of the background sample and of the permutation explainer.
+    row_indices : sequence of int, optional
+        Dataset indices of the rows of ``X``, reported with the result. The
+        permutation explainer seeds each row from its index (default: the
+        row's position in ``X``), so a row gets the same values whichever
+        rows are explained with it.
 
     Returns
     -------
@@ -413,7 +421,8 @@ def shap_values(
     try:
         if chosen == "permutation":
             explained, outputs = _explain_permutation(model, rows, background, output_space, seed,
-                                                      max_evals=max_evals, progress=progress)
+                                                      max_evals=max_evals, progress=progress,
+                                                      row_keys=row_indices)
         else:
             explained, outputs = _STRATEGIES[chosen](model, rows, background, output_space, seed)
     except UnmappableColumnsError as reason:
@@ -423,7 +432,7 @@ def shap_values(
             ) from reason
         notes.append(f"{chosen} explainer not applicable ({reason}); used the permutation explainer")
         explained, outputs = _explain_permutation(model, rows, background, output_space, seed,
-                                                  max_evals=max_evals, progress=progress)
+                                                  max_evals=max_evals, progress=progress, row_keys=row_indices)
     report(progress, 0.9, "checking additivity")
 
     if outputs is None:

@@ -12,7 +12,7 @@ from flask import Flask, g, request
 from .config import Settings
 from .errors import register_error_handlers
 from .jobs import JobRunner
-from .routes import datasets, explanations, health, models, oneshot, whatif
+from .routes import counterfactuals, datasets, explanations, frontend, health, models, oneshot, whatif
 from .workspace import Workspace
 
 __all__ = ["Settings", "create_app"]
@@ -20,16 +20,31 @@ __all__ = ["Settings", "create_app"]
 logger = logging.getLogger(__name__)
 
 
+# Seconds a browser may cache a preflight response.
+CORS_MAX_AGE_SECONDS = 600
+
+
 def _add_cors(app: Flask, origins: tuple[str, ...]) -> None:
+    """Let pages served from ``origins`` call the API from a browser.
+
+    Flask responds to preflight OPTIONS requests itself. This adds the CORS
+    headers to every response, errors included, so that a page on another
+    origin can read a problem's detail.
+    """
+    allow_any = "*" in origins
+
     @app.after_request
     def allow_origin(response):
+        response.vary.add("Origin")
         origin = request.headers.get("Origin")
-        if origin and ("*" in origins or origin in origins):
-            response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
+        if not origin or not (allow_any or origin in origins):
+            return response
+        response.headers["Access-Control-Allow-Origin"] = "*" if allow_any else origin
+        response.headers["Access-Control-Expose-Headers"] = "Location, Retry-After, X-Request-ID"
+        if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-Request-ID"
-            response.headers["Access-Control-Expose-Headers"] = "Location, X-Request-ID"
-            response.headers.add("Vary", "Origin")
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-Request-ID, Last-Event-ID"
+            response.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE_SECONDS)
         return response
 
 
@@ -84,7 +99,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["explainer.jobs"] = runner
     app.extensions["explainer.settings"] = settings
 
-    for module in (health, models, datasets, explanations, whatif, oneshot):
+    for module in (health, models, datasets, explanations, whatif, counterfactuals, oneshot, frontend):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     _add_request_ids(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def _parse_list(text: str) -> tuple[str, ...]:
 
 
 JOB_BACKENDS = ("threads", "celery")
+# The form of a browser's Origin header: scheme, host and optional port.
+ORIGIN_PATTERN = re.compile(r"https?://[^/\s?#]+")
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ class Settings:
     demo_models: Path | None = None
     """Directory with demo.json; its models and datasets are registered on start."""
     cors_origins: tuple[str, ...] = ()
-    """Origins allowed to call the API from a browser ('*' for any)."""
+    """Origins whose pages may call the API from a browser, such as
+    https://app.example.com ('*' for any). Empty: same-origin pages only."""
     remote_allowed_hosts: tuple[str, ...] = ()
     """Model servers that remote models may call: 'host', 'host:port' or '*.domain'.
     Empty (the default) rejects every remote model."""
@@ -85,6 +89,13 @@ class Settings:
                 f"EXPLAINER_BROKER_URL must be a Redis URL such as redis://127.0.0.1:6379/0, "
                 f"got {self.broker_url!r}."
             )
+        for origin in self.cors_origins:
+            if origin != "*" and not ORIGIN_PATTERN.fullmatch(origin):
+                raise InvalidParameterError(
+                    f"EXPLAINER_CORS_ORIGINS contains the invalid origin {origin!r}; each entry must be '*' or an origin "
+                    "such as https://app.example.com or http://localhost:5173 (scheme, host and "
+                    "optional port, no path or trailing slash)."
+                )
         if self.job_max_attempts < 1:
             raise InvalidParameterError(
                 f"EXPLAINER_JOB_MAX_ATTEMPTS must be at least 1, got {self.job_max_attempts}."

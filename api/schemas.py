@@ -104,6 +104,83 @@ class SweepRequest(_BaseRow):
     include_missing: bool = False
 
 
+_Bounds = dict[str, Annotated[list[float | None], Field(min_length=2, max_length=2)]]
+_Categories = dict[str, Annotated[list[str | bool | None], Field(min_length=1)]]
+_Steps = dict[str, Annotated[float, Field(gt=0)]]
+
+
+class CounterfactualRequest(_BaseRow):
+    """Find rows near the base row whose prediction reaches a target class or range."""
+
+    target_class: str | int | None = Field(
+        None, description="Classifiers: class name or index to reach. Default for a binary classifier: "
+                          "the class not predicted now; required for more classes.")
+    target_range: Annotated[list[float | None], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="Regressors (required): [low, high] the output must reach; null for an open side.")
+    min_probability: float | None = Field(
+        None, gt=0, lt=1, description="Classifiers: the target class's probability must reach this. "
+                                      "Default: the target class must be the predicted class.")
+    frozen: list[str] = Field(default_factory=list, description="Features that must not change.")
+    bounds: _Bounds | None = Field(
+        None, description="{feature: [low, high]} for numeric features; null for the default side. "
+                          "Default: the dataset's minimum and maximum, or the row's own value without a dataset.")
+    allowed_categories: _Categories | None = Field(
+        None, description="{feature: [values]} a categorical feature may change to. Default: the dataset's "
+                          "categories; null (missing) only when listed.")
+    steps: _Steps | None = Field(
+        None, description="{feature: step}: numeric values move on multiples of step from the low bound. "
+                          "Default 1 for integer features, none for others.")
+    n_counterfactuals: int = Field(3, ge=1, le=20)
+    max_evaluations: int = Field(20_000, ge=1, le=1_000_000, description="Rows predicted in all.")
+    random_state: int | None = 0
+
+
+class OptimizationRequest(_BaseRow):
+    """Search the inputs that maximize or minimize a class probability or a regression output."""
+
+    objective: Literal["maximize", "minimize"] = "maximize"
+    target_class: str | int | None = Field(
+        None, description="Classifiers: the class whose probability is optimized; default the last class.")
+    features: list[str] | None = Field(
+        None, min_length=1, description="Features allowed to move; default all.")
+    bounds: _Bounds | None = Field(None, description="As for counterfactuals.")
+    allowed_categories: _Categories | None = Field(None, description="As for counterfactuals.")
+    steps: _Steps | None = Field(None, description="As for counterfactuals.")
+    max_evaluations: int = Field(5000, ge=1, le=1_000_000, description="Rows predicted in all.")
+    random_state: int | None = 0
+
+
+class SurfaceRequest(_BaseRow):
+    features: list[str] = Field(min_length=2, max_length=2, description="The two features: x, then y.")
+    row_indices: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1, max_length=10_000, description="Several base rows."
+    )
+    grids: list[list[Any] | None] | None = Field(
+        None, min_length=2, max_length=2, description="The grid of each feature; null builds the default."
+    )
+    n_points: int = Field(10, ge=2, le=1000, description="Default grid size of each feature.")
+    include_missing: bool = False
+
+
+class WhatIfVariant(_Strict):
+    base: int = Field(0, ge=0, description="Position of the base row in row_indices or rows.")
+    changes: dict[str, Any] = Field(default_factory=dict, description="New values; null sets a value missing.")
+
+
+class WhatIfBatchRequest(_BaseRow):
+    row_indices: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1, max_length=10_000, description="Several base rows, by index in the dataset."
+    )
+    rows: list[dict[str, Any]] | None = Field(
+        None, min_length=1, max_length=10_000, description="Several base rows given as {feature: value}."
+    )
+    variants: list[WhatIfVariant] = Field(min_length=1, max_length=10_000)
+    explain: bool = Field(False, description="Add each variant's SHAP values (at most 500 variants).")
+    output_space: Literal["auto", "probability", "log_odds", "raw"] = "auto"
+    background_size: int = Field(100, ge=1, le=10_000)
+    random_state: int | None = 0
+
+
 class PredictRequest(_Strict):
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=100_000)
 

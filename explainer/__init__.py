@@ -13,8 +13,22 @@ from ._errors import (
     UpstreamTimeoutError,
 )
 from ._explain import METHODS, explain
+from .checkpoints import CheckpointSeries, load_checkpoints
 from .data import Dataset, load_dataset
-from .methods import integrated_gradients, permutation_importance, shap_values, sweep, what_if
+from .methods import (
+    counterfactuals,
+    integrated_gradients,
+    layer_attributions,
+    neuron_attributions,
+    optimize_inputs,
+    permutation_importance,
+    shap_values,
+    sweep,
+    sweep_2d,
+    training_health,
+    what_if,
+    what_if_batch,
+)
 from .models import Model, RemoteModel, RemoteModelSpec, check_allowed_url, load_model
 
 __all__ = [
@@ -37,9 +51,18 @@ __all__ = [
     "load_dataset",
     "load_model",
     "explain",
+    "counterfactuals",
     "integrated_gradients",
+    "layer_attributions",
+    "load_checkpoints",
+    "neuron_attributions",
+    "training_health",
+    "CheckpointSeries",
+    "optimize_inputs",
     "permutation_importance",
     "shap_values",
     "sweep",
+    "sweep_2d",
     "what_if",
+    "what_if_batch",
 ]

@@ -17,7 +17,9 @@ __all__ = [
     "IntegratedGradientsResult",
     "PermutationImportanceResult",
     "ShapResult",
+    "SurfaceResult",
     "SweepResult",
+    "WhatIfBatchResult",
     "WhatIfResult",
     "library_versions",
     "to_jsonable",
@@ -170,12 +172,198 @@ class SweepResult(_Result):
 
     ``predictions`` is (n_rows, n_grid) for regression and
     (n_rows, n_grid, n_classes) for classification (ICE curves);
-    ``average`` is their mean over rows (partial dependence).
+    ``average`` is their mean over rows (partial dependence);
+    ``centered_predictions`` are the curves minus their first point
+    (centered ICE), ``centered_average`` their mean. ``grid_dtype`` is the
+    dtype the feature's column had in the predicted rows, and
+    ``row_predictions`` are the rows predicted at their own ``row_values``.
     """
 
     feature: str
+    feature_kind: str
     grid: list
+    grid_dtype: str
+    class_names: tuple | None
+    predictions: np.ndarray
+    average: np.ndarray
+    centered_predictions: np.ndarray
+    centered_average: np.ndarray
+    row_values: list
+    row_predictions: np.ndarray
+    row_indices: list | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurfaceResult(_Result):
+    """Predictions of rows as two features move over a grid of pairs.
+
+    ``predictions`` is (n_rows, n_x, n_y) for regression and
+    (n_rows, n_x, n_y, n_classes) for classification, x being the first of
+    ``features``; ``average`` is their mean over rows (two-way partial
+    dependence).
+    """
+
+    features: list
+    feature_kinds: list
+    grids: list
+    grid_dtypes: list
     class_names: tuple | None
     predictions: np.ndarray
     average: np.ndarray
     row_indices: list | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhatIfBatchResult(_Result):
+    """Predictions of many changed copies of base rows, made in one batch.
+
+    ``base_predictions`` is (n_rows, n_outputs). Each of ``variants`` holds
+    its ``base`` position, ``changes``, full ``row``, ``prediction`` and
+    ``change`` against its base (n_outputs,), and with ``explanation`` set,
+    its SHAP ``values`` (n_features[, n_classes]) and ``base_values``.
+    """
+
+    feature_names: tuple
+    class_names: tuple | None
+    base_rows: list
+    base_predictions: np.ndarray
+    row_indices: list | None
+    variants: list
+    explanation: dict | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CounterfactualResult(_Result):
+    """Rows near a base row whose prediction reaches a target, sorted by distance.
+
+    ``target`` is ``{"class": name}`` or ``{"range": [low, high]}``. Each
+    item of ``counterfactuals`` holds ``row`` (every feature), ``changes``
+    (the changed features only), ``distance``, ``n_changed``, ``prediction``
+    and ``reaches_target``. Predictions are (n_classes,) probabilities or a
+    one-element array. ``message`` says what to relax when fewer than the
+    requested number were found, and is None otherwise.
+    """
+
+    feature_names: tuple
+    class_names: tuple | None
+    target: dict
+    original_row: dict
+    original_prediction: np.ndarray
+    counterfactuals: list
+    n_found: int
+    evaluations: int
+    message: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimizationResult(_Result):
+    """The best row found for an objective, starting from a base row.
+
+    ``objective_value`` is the optimized probability or regression output
+    of ``row``, and ``start_value`` that of ``original_row``. Predictions
+    are (n_classes,) probabilities or a one-element array.
+    """
+
+    feature_names: tuple
+    class_names: tuple | None
+    original_row: dict
+    original_prediction: np.ndarray
+    row: dict
+    changes: dict
+    prediction: np.ndarray
+    start_value: float
+    objective_value: float
+    evaluations: int
+
+
+__all__ += ["CounterfactualResult", "OptimizationResult"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerAttributionResult(_Result):
+    """Attributions to the units of one or more layers inside a PyTorch network.
+
+    ``layers`` maps each layer's qualified name to a dict with
+    ``unit_shape`` (the layer's output shape without the batch dimension),
+    ``attributions`` of shape (n_rows, *unit_shape), ``mean_abs`` of shape
+    unit_shape (mean |attribution| over rows), ``totals`` (n_rows,) the sum
+    over units, and for integrated gradients and conductance
+    ``convergence_delta`` (n_rows,), ``totals - (outputs - baseline_outputs)``,
+    with ``max_abs_convergence_delta``. For ``activations`` the attributions
+    are the layer's outputs, and the outputs and deltas are None.
+    """
+
+    layer_method: str
+    feature_names: tuple
+    class_names: tuple | None
+    targets: list | None
+    layers: dict
+    baseline: np.ndarray | None
+    outputs: np.ndarray | None
+    baseline_outputs: np.ndarray | None
+    row_indices: list | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NeuronAttributionResult(_Result):
+    """Attributions of one unit of a layer to the input features.
+
+    ``attributions`` is (n_rows, n_features) and ``mean_abs`` (n_features,).
+    For integrated gradients ``convergence_delta`` (n_rows,) is
+    ``sum(attributions) - (neuron_values - baseline_neuron_value)``; for
+    conductance, which attributes the explained output through the unit,
+    ``targets`` names the output and the delta is None.
+    """
+
+    neuron_method: str
+    layer: str
+    neuron: list
+    feature_names: tuple
+    class_names: tuple | None
+    targets: list | None
+    attributions: np.ndarray
+    mean_abs: np.ndarray
+    baseline: np.ndarray
+    neuron_values: np.ndarray
+    baseline_neuron_value: float
+    convergence_delta: np.ndarray | None
+    max_abs_convergence_delta: float | None
+    row_indices: list | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingHealthResult(_Result):
+    """Weight, activation and gradient statistics of a network across checkpoints.
+
+    Every per-checkpoint array has one entry per item of ``epochs``.
+    ``weights`` maps each parameter tensor to its ``layer``, ``kind``,
+    ``shape``, and per checkpoint ``mean``, ``std`` (population), ``min``,
+    ``max`` (over finite values), ``percentiles`` (n_checkpoints,
+    len(percentiles)), ``l2_norm``, ``near_zero_fraction``, ``nan_count``,
+    ``inf_count``, ``histogram_counts`` (n_checkpoints, n_bins) over the shared
+    ``histogram_edges`` (n_bins + 1,), and ``update_ratio``,
+    ``||W_t - W_{t-1}|| / ||W_{t-1}||`` (None at the first checkpoint).
+    ``activations`` maps each leaf layer to its ``kind`` and per checkpoint
+    ``mean``, ``std``, ``zero_fraction``, ``dead_fraction`` (ReLU layers) and
+    ``saturated_fraction`` (sigmoid and tanh layers). ``gradients`` maps each
+    parameter tensor to the ``norm`` of the loss gradient per checkpoint, and
+    ``loss`` is the loss per checkpoint. Each finding is a dict with
+    ``problem``, ``layer``, ``checkpoint`` (where its figure is worst),
+    ``checkpoints`` (every checkpoint past the threshold), ``measured``,
+    ``threshold``, ``message`` and ``remedies``.
+    """
+
+    epochs: list
+    checkpoint_digests: list
+    percentiles: list
+    n_rows: int
+    weights: dict
+    activations: dict
+    gradients: dict
+    loss: np.ndarray | None
+    thresholds: dict
+    findings: list
+    notes: tuple = ()
+
+
+__all__ += ["LayerAttributionResult", "NeuronAttributionResult", "TrainingHealthResult"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the servers that the tests start on loopback ports (Redis,
-# PostgreSQL) from the Debian packages, when their programs are missing.
+# PostgreSQL) and the browser that the web frontend's tests drive (Chromium)
+# from the Debian packages, when their programs are missing.
 #
 # Safe to run again: a package is installed only when its program is not
 # found, and `apt-get update` runs at most once, only when something is
@@ -13,6 +14,7 @@ set -euo pipefail
 services=(
     "redis-server|command -v redis-server"
     "postgresql|compgen -G '/usr/lib/postgresql/*/bin/initdb'"
+    "chromium|command -v chromium"
 )
 
 missing=()

@@ -215,3 +215,37 @@ def postgres_server():
         yield server
     finally:
         server.stop()
+
+
+CHECKPOINTS = ROOT / "var" / "checkpoints"
+
+
+@pytest.fixture(scope="session")
+def checkpoints_dir() -> Path:
+    """The networks of datasets/train_checkpoints.py, trained if missing; see its checkpoints.json."""
+    spec = importlib.util.spec_from_file_location("train_checkpoints", DATASETS / "train_checkpoints.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if module.main(["--output", str(CHECKPOINTS)]) != 0:
+        raise RuntimeError("training the checkpoint networks failed")
+    return CHECKPOINTS
+
+
+@pytest.fixture(scope="session")
+def checkpoint_networks(checkpoints_dir) -> dict:
+    """The entries of checkpoints.json by network name."""
+    entries = json.loads((checkpoints_dir / "checkpoints.json").read_text(encoding="utf-8"))
+    return {entry["name"]: entry for entry in entries}
+
+
+@pytest.fixture(scope="session")
+def categorical_model(checkpoints_dir):
+    """A torch.export regressor of x0, x1 and the categorical color, embedded by embed_color."""
+    from explainer import load_model
+
+    return load_model(checkpoints_dir / "categorical" / "architecture.pt2")
+
+
+@pytest.fixture(scope="session")
+def categorical_frame(checkpoint_networks) -> pd.DataFrame:
+    return pd.read_csv(checkpoint_networks["categorical"]["dataset_file"])

@@ -184,7 +184,8 @@ def test_openapi_lists_every_resource(client):
 
     assert spec["openapi"].startswith("3.")
     for path in ("/models", "/datasets", "/explanations", "/explanations/{job_id}", "/what-if",
-                 "/what-if/sweep", "/explain", "/healthz", "/readyz"):
+                 "/what-if/sweep", "/what-if/sweep-2d", "/what-if/batch", "/explain", "/healthz",
+                 "/readyz"):
         assert path in spec["paths"], path
     request = spec["paths"]["/explanations"]["post"]["requestBody"]
     assert request["content"]["application/json"]["schema"]["$ref"].endswith("ExplanationRequest")

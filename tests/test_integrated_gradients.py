@@ -1,13 +1,13 @@
-"""Integrated gradients: equality with captum, completeness, targets, bad input."""
+"""Integrated gradients: equality with captum, completeness, noise, sampled baselines, embeddings."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from captum.attr import IntegratedGradients
+from captum.attr import GradientShap, IntegratedGradients, NoiseTunnel
 
-from explainer import InvalidParameterError, UnusableInputError, integrated_gradients
+from explainer import InvalidParameterError, UnusableInputError, integrated_gradients, load_model
 
 # With 500 Gauss-Legendre steps from the mean row, the demo MLP's 100 sampled
 # rows converge to a delta of about 3e-3. The remaining delta is mostly float32
@@ -122,7 +122,7 @@ def test_integrated_gradients_tree_model_lists_methods(adult_model, adult_frame)
     [
         ({"baseline": [0.0, 1.0, 2.0]}, r"a baseline row needs 30 finite numbers, got 3"),
         ({"baseline": [float("nan")] * 30}, r"a baseline row needs 30 finite numbers"),
-        ({"baseline": "average"}, r"baseline must be one of \['zeros', 'mean', 'median'\], got 'average'"),
+        ({"baseline": "average"}, r"baseline must be one of \['zeros', 'mean', 'median', 'sample'\], got 'average'"),
         ({"baseline": {"mean radius": 1.0}}, r"unknown: \[\], missing: \['mean texture'"),
         ({"baseline": ["a"] * 30}, r"baseline must be one of .* a list of 30 numbers"),
         ({"n_steps": 1}, r"n_steps must be between 2 and 10000, got 1"),
@@ -144,3 +144,215 @@ def test_integrated_gradients_missing_values(mlp_model, rows):
 
     with pytest.raises(UnusableInputError, match=r"column\(s\) \['mean area'\] have missing values"):
         integrated_gradients(mlp_model, with_missing)
+
+
+# --- noise tunnel, sampled baselines, internal batches ------------------------
+
+
+def _seeded(seed):
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def test_noise_tunnel_equals_captum(mlp_model, rows):
+    noise_tunnel = {"type": "smoothgrad_sq", "n_samples": 4, "stdev": 0.5}
+
+    result = integrated_gradients(mlp_model, rows.iloc[:20], target=1, n_steps=20,
+                                  noise_tunnel=noise_tunnel, random_state=7)
+
+    inputs = mlp_model.to_tensor(rows.iloc[:20])
+    with torch.random.fork_rng(devices=[]):
+        state = np.random.get_state()
+        _seeded(7)
+        expected = NoiseTunnel(IntegratedGradients(mlp_model.torch_module)).attribute(
+            inputs, nt_type="smoothgrad_sq", nt_samples=4, stdevs=0.5, baselines=torch.zeros_like(inputs),
+            target=1, n_steps=20,
+        )
+        np.random.set_state(state)
+    np.testing.assert_allclose(result.attributions, expected.detach().numpy(), atol=1e-6, rtol=0)
+    assert result.parameters["noise_tunnel"] == noise_tunnel
+    assert result.parameters["random_state"] == 7
+
+
+def test_noise_tunnel_seed_reproducible(mlp_model, rows):
+    options = {"target": 1, "n_steps": 20, "noise_tunnel": {"type": "vargrad", "n_samples": 3, "stdev": 1.0}}
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+
+    first = integrated_gradients(mlp_model, rows.iloc[:10], random_state=3, **options)
+    second = integrated_gradients(mlp_model, rows.iloc[:10], random_state=3, **options)
+    other = integrated_gradients(mlp_model, rows.iloc[:10], random_state=4, **options)
+
+    np.testing.assert_array_equal(first.attributions, second.attributions)
+    assert not np.allclose(first.attributions, other.attributions)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
+
+
+def test_noise_tunnel_smoothgrad_delta_per_row(mlp_model, rows):
+    result = integrated_gradients(mlp_model, rows.iloc[:10], target=1, n_steps=300, random_state=0,
+                                  noise_tunnel={"type": "smoothgrad", "n_samples": 5, "stdev": 0.1})
+
+    assert result.convergence_delta.shape == (10,)
+    assert result.max_abs_convergence_delta < 1e-2
+
+
+def test_sampled_baselines_equal_gradient_shap(mlp_model, rows, features):
+    result = integrated_gradients(mlp_model, rows.iloc[:20], baseline="sample", reference=features,
+                                  n_baselines=8, n_steps=30, target=0, random_state=11)
+
+    positions = np.sort(np.random.default_rng(11).choice(len(features), size=8, replace=False))
+    assert result.parameters["baseline_rows"] == positions.tolist()
+    baselines = mlp_model.to_tensor(features.iloc[positions])
+    with torch.random.fork_rng(devices=[]):
+        state = np.random.get_state()
+        _seeded(11)
+        expected = GradientShap(mlp_model.torch_module).attribute(
+            mlp_model.to_tensor(rows.iloc[:20]), baselines=baselines, target=0, n_samples=30, stdevs=0.0
+        )
+        np.random.set_state(state)
+    np.testing.assert_allclose(result.attributions, expected.detach().numpy(), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(result.baseline, baselines.numpy().mean(axis=0), atol=1e-6)
+
+
+def test_sampled_baselines_delta_against_mean_output(mlp_model, rows, features):
+    result = integrated_gradients(mlp_model, rows.iloc[:20], baseline="sample", reference=features,
+                                  n_baselines=5, n_steps=10, target=1, random_state=2)
+    again = integrated_gradients(mlp_model, rows.iloc[:20], baseline="sample", reference=features,
+                                 n_baselines=5, n_steps=10, target=1, random_state=2)
+
+    baseline_logits = mlp_model.torch_module(
+        mlp_model.to_tensor(features.iloc[result.parameters["baseline_rows"]])).detach().numpy()
+    np.testing.assert_allclose(result.baseline_outputs, baseline_logits[:, 1].mean(), atol=1e-5)
+    expected_delta = result.attributions.sum(axis=1) - (result.outputs - result.baseline_outputs)
+    np.testing.assert_allclose(result.convergence_delta, expected_delta)
+    np.testing.assert_array_equal(result.attributions, again.attributions)
+
+
+def test_internal_batch_size_same_attributions(mlp_model, rows):
+    whole = integrated_gradients(mlp_model, rows.iloc[:10], n_steps=64, target=1)
+    batched = integrated_gradients(mlp_model, rows.iloc[:10], n_steps=64, target=1, internal_batch_size=7)
+
+    np.testing.assert_allclose(batched.attributions, whole.attributions, atol=1e-6, rtol=0)
+    assert batched.parameters["internal_batch_size"] == 7
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"noise_tunnel": {"type": "blur"}}, r"noise_tunnel type must be one of \['smoothgrad'"),
+        ({"noise_tunnel": {"samples": 3}}, r"noise_tunnel must be a dict with keys \['type', 'n_samples', 'stdev'\]"),
+        ({"noise_tunnel": {"stdev": 0}}, r"noise_tunnel stdev must be a positive number, got 0"),
+        ({"noise_tunnel": {"n_samples": 0}}, r"noise_tunnel n_samples must be between 1 and 1000"),
+        ({"baseline": "sample", "n_baselines": 0}, r"n_baselines must be between 1 and 10000, got 0"),
+        ({"baseline": "sample", "noise_tunnel": {}}, r"noise_tunnel applies to one baseline"),
+        ({"noise_tunnel": {}, "random_state": -1}, r"random_state must be between 0 and"),
+    ],
+)
+def test_integrated_gradients_bad_random_options(mlp_model, rows, options, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        integrated_gradients(mlp_model, rows.iloc[:5], **options)
+
+
+# --- categorical inputs through an embedding ----------------------------------
+
+
+def test_categorical_completeness(categorical_model, categorical_frame):
+    result = integrated_gradients(categorical_model, categorical_frame.iloc[:50], baseline="zeros",
+                                  n_steps=300)
+
+    gap = np.abs(result.attributions.sum(axis=1) - (result.outputs - result.baseline_outputs))
+    np.testing.assert_allclose(result.outputs, categorical_model.predict(categorical_frame.iloc[:50]), atol=1e-5)
+    assert np.all(gap <= np.abs(result.convergence_delta) + 1e-4)
+    assert result.max_abs_convergence_delta < 1e-2
+    assert result.feature_names == ("x0", "x1", "color")
+
+
+def test_categorical_baseline_most_frequent(categorical_model, categorical_frame):
+    result = integrated_gradients(categorical_model, categorical_frame.iloc[:5], reference=categorical_frame,
+                                  n_steps=10)
+
+    most_frequent = categorical_frame["color"].value_counts().idxmax()
+    assert result.parameters["baseline_categories"] == {"color": most_frequent}
+    assert result.baseline[2] == ["red", "green", "blue"].index(most_frequent)
+
+
+def test_categorical_attribution_where_category_differs(categorical_model, categorical_frame):
+    rows = categorical_frame.iloc[:60].reset_index(drop=True)
+    baseline = {"x0": 0.0, "x1": 0.0, "color": "green"}
+
+    result = integrated_gradients(categorical_model, rows, baseline=baseline, n_steps=100)
+
+    color = result.attributions[:, 2]
+    is_green = (rows["color"] == "green").to_numpy()
+    # The same category gives the same embedding at both ends of the path.
+    np.testing.assert_array_equal(color[is_green], 0.0)
+    assert np.all(np.abs(color[~is_green]) > 0.1)
+    # Blue adds 2 to the target and green 0, so blue rows get a positive share.
+    assert np.all(color[(rows["color"] == "blue").to_numpy()] > 0.5)
+
+
+def test_categorical_indices_never_interpolated(categorical_model, categorical_frame, monkeypatch):
+    seen_columns, seen_indices = [], []
+    build_view = categorical_model.layer_view
+
+    def recording_view():
+        view = build_view()
+        view.module.register_forward_pre_hook(lambda module, args: seen_columns.append(args[0][:, 2].clone()))
+        view.layers["embed_color"].register_forward_pre_hook(
+            lambda module, args: seen_indices.append(args[0].clone()))
+        return view
+
+    monkeypatch.setattr(categorical_model, "layer_view", recording_view)
+    rows = categorical_frame[categorical_frame["color"] == "blue"].iloc[:10]
+
+    integrated_gradients(categorical_model, rows, baseline={"x0": 0.0, "x1": 0.0, "color": "red"}, n_steps=50)
+
+    fed = torch.cat(seen_columns)
+    indices = torch.cat(seen_indices)
+    assert len(seen_columns) >= 3
+    assert torch.equal(fed, fed.round())
+    assert set(fed.tolist()) == {0.0, 2.0}
+    assert set(indices.tolist()) == {0, 2}
+
+
+def test_categorical_unknown_category(categorical_model, categorical_frame):
+    rows = categorical_frame.iloc[:3].assign(color=["red", "purple", "blue"])
+
+    with pytest.raises(UnusableInputError, match=r"column 'color' has value\(s\) \['purple'\] that are not "
+                                                 r"among its categories \['red', 'green', 'blue'\]"):
+        categorical_model.predict(rows)
+
+
+def test_categorical_torchscript_names_fix(checkpoints_dir, categorical_frame):
+    scripted = load_model(checkpoints_dir / "categorical" / "architecture.pt")
+
+    np.testing.assert_allclose(scripted.predict(categorical_frame.iloc[:5]),
+                               load_model(checkpoints_dir / "categorical" / "architecture.pt2")
+                               .predict(categorical_frame.iloc[:5]), atol=1e-6)
+    with pytest.raises(UnusableInputError, match=r"'embed_color' accepts no forward hooks.*\.pt2"):
+        integrated_gradients(scripted, categorical_frame.iloc[:5])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"noise_tunnel": {}}, r"not available for models with categorical inputs \['color'\]"),
+        ({"baseline": "sample"}, r"not available for models with categorical inputs"),
+        ({"baseline": {"x0": 0, "x1": 0, "color": "pink"}}, r"gives 'pink' for the categorical feature 'color'"),
+    ],
+)
+def test_categorical_bad_options(categorical_model, categorical_frame, options, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        integrated_gradients(categorical_model, categorical_frame.iloc[:5], **options)
+
+
+def test_categorical_metadata_checked(checkpoints_dir):
+    data = (checkpoints_dir / "categorical" / "architecture.pt2").read_bytes()
+    metadata = {"feature_names": ["x0", "x1", "color"], "task": "regression",
+                "categories": {"color": ["red", "green", "blue"]}, "embeddings": {"color": "body.hidden"}}
+
+    with pytest.raises(UnusableInputError, match=r"names layer 'body.hidden' for feature 'color', which is a "
+                                                 r"Linear"):
+        load_model(data, metadata=metadata)
+    with pytest.raises(UnusableInputError, match=r"embeddings names \['shade'\], which are not declared"):
+        load_model(data, metadata={**metadata, "embeddings": {"shade": "embed_color"}})

@@ -191,3 +191,40 @@ def test_sweep_regressor_shape(california_model, california_frame):
 def test_sweep_bad_input(adult_model, sweep_rows, feature, options, error, message):
     with pytest.raises(error, match=message):
         sweep(adult_model, sweep_rows, feature, **options)
+
+
+def test_sweep_boolean_feature_grid_is_false_true():
+    from sklearn.linear_model import LogisticRegression
+
+    from explainer.models._sklearn import SklearnModel
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"owner": rng.random(200) < 0.4, "income": rng.normal(size=200)})
+    target = (frame["owner"] ^ (frame["income"] > 1)).astype(int)
+    model = SklearnModel(LogisticRegression().fit(frame, target), format="test", digest="sha256:test")
+
+    result = sweep(model, frame.iloc[:4], "owner")
+
+    assert result.grid == [False, True]
+    assert result.grid_dtype == "bool"
+    assert result.feature_kind == "boolean"
+    for position, value in enumerate(result.grid):
+        expected = model.estimator.predict_proba(frame.iloc[:4].assign(owner=value))
+        np.testing.assert_array_equal(result.predictions[:, position], expected)
+
+
+def test_sweep_2d_and_batch_agree_with_sweep(adult_model, sweep_rows, adult_features):
+    from explainer import sweep_2d, what_if_batch
+
+    surface = sweep_2d(adult_model, sweep_rows, ["sex", "age"], grids=[["Male"], None], n_points=5,
+                       reference=adult_features)
+    curves = sweep(adult_model, sweep_rows, "age", n_points=5, reference=adult_features)
+    male = sweep_rows.assign(sex="Male").astype(sweep_rows.dtypes.to_dict())
+    curves_male = sweep(adult_model, male, "age", n_points=5, reference=adult_features)
+    batch = what_if_batch(adult_model, sweep_rows.iloc[:1],
+                          [{"changes": {"sex": "Male", "age": age}} for age in curves.grid])
+
+    assert surface.grids[1] == curves.grid
+    np.testing.assert_array_equal(surface.predictions[:, 0], curves_male.predictions)
+    np.testing.assert_array_equal(np.array([v["prediction"] for v in batch.variants]),
+                                  curves_male.predictions[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 from sqlalchemy import text
 
 from ..openapi import build_openapi, doc
@@ -50,8 +50,16 @@ def openapi():
 
 @blueprint.get("/")
 def index():
-    return jsonify(
-        service="model explanation service",
-        openapi="/openapi.json",
-        resources=["/models", "/datasets", "/explanations", "/what-if", "/what-if/sweep", "/explain"],
-    )
+    # Browsers, whose Accept header prefers HTML, go to the web frontend;
+    # API clients (Accept: application/json, */* or none) get the index.
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        response = redirect(url_for("frontend.index"))
+    else:
+        response = jsonify(
+            service="model explanation service",
+            openapi="/openapi.json",
+            frontend=url_for("frontend.index"),
+            resources=["/models", "/datasets", "/explanations", "/what-if", "/what-if/sweep", "/explain"],
+        )
+    response.vary.add("Accept")
+    return response

@@ -6,10 +6,10 @@ import pandas as pd
 from flask import Blueprint, jsonify
 
 from explainer import InvalidParameterError
-from explainer.methods import sweep, what_if
+from explainer.methods import sweep, sweep_2d, what_if, what_if_batch
 
 from ..openapi import doc
-from ..schemas import Result, SweepRequest, WhatIfRequest
+from ..schemas import Result, SurfaceRequest, SweepRequest, WhatIfBatchRequest, WhatIfRequest
 from ._helpers import frame_from_records, json_body, workspace
 
 blueprint = Blueprint("whatif", __name__, url_prefix="/what-if")
@@ -21,21 +21,23 @@ def _base_rows(body, *, allow_many: bool = False):
     dataset = None
     if body.dataset_id is not None:
         _, dataset = workspace().load_dataset(body.dataset_id)
-    indices = getattr(body, "row_indices", None) if allow_many else None
-    given = [name for name, value in (("row_index", body.row_index), ("row", body.row),
-                                      ("row_indices", indices)) if value is not None]
+    sources = ("row_index", "row") + (("row_indices", "rows") if allow_many else ())
+    given = [name for name in sources if getattr(body, name, None) is not None]
     if len(given) != 1:
         raise InvalidParameterError(
-            "give exactly one base row source: row_index (with dataset_id), row (a JSON object of "
-            f"feature values){' or row_indices' if allow_many else ''}; got {given or 'none'}."
+            f"give exactly one base row source: row_index (with dataset_id), row (a JSON object of "
+            f"feature values){', row_indices or rows' if allow_many else ''}; got {given or 'none'}."
         )
+    like = None if dataset is None else dataset.frame
     if body.row is not None:
-        like = None if dataset is None else dataset.frame
         return record, model, frame_from_records([body.row], like=like), dataset, None
+    if getattr(body, "rows", None) is not None:
+        return record, model, frame_from_records(body.rows, like=like), dataset, None
     if dataset is None:
         raise InvalidParameterError(f"{given[0]} needs dataset_id to say which dataset the rows come from.")
     if body.row_index is not None:
         return record, model, dataset.row(body.row_index), dataset, [body.row_index]
+    indices = body.row_indices
     rows = [dataset.row(index) for index in indices]
     return record, model, pd.concat(rows, ignore_index=True), dataset, list(indices)
 
@@ -74,6 +76,47 @@ def sweep_query():
         n_points=body.n_points,
         include_missing=body.include_missing,
         reference=None if dataset is None else dataset.frame,
+        row_indices=indices,
+        dataset_digest=None if dataset is None else dataset.digest,
+    ).to_dict()
+    result["model_id"] = record["id"]
+    return jsonify(result)
+
+
+@blueprint.post("/sweep-2d")
+@doc(summary="Predict rows as two features move over a grid of pairs (a two-way surface).",
+     tag="what-if", request=SurfaceRequest, responses={200: Result},
+     errors=(400, 404, 422, 502, 504))
+def surface_query():
+    body = SurfaceRequest.model_validate(json_body())
+    record, model, rows, dataset, indices = _base_rows(body, allow_many=True)
+    result = sweep_2d(
+        model, rows, body.features,
+        grids=body.grids,
+        n_points=body.n_points,
+        include_missing=body.include_missing,
+        reference=None if dataset is None else dataset.frame,
+        row_indices=indices,
+        dataset_digest=None if dataset is None else dataset.digest,
+    ).to_dict()
+    result["model_id"] = record["id"]
+    return jsonify(result)
+
+
+@blueprint.post("/batch")
+@doc(summary="Predict many changed copies of base rows in one batch, each with its change.",
+     tag="what-if", request=WhatIfBatchRequest, responses={200: Result},
+     errors=(400, 404, 422, 502, 504))
+def batch_query():
+    body = WhatIfBatchRequest.model_validate(json_body())
+    record, model, rows, dataset, indices = _base_rows(body, allow_many=True)
+    result = what_if_batch(
+        model, rows, [variant.model_dump() for variant in body.variants],
+        explain=body.explain,
+        background=None if dataset is None else dataset.frame,
+        background_size=body.background_size,
+        output_space=body.output_space,
+        random_state=body.random_state,
         row_indices=indices,
         dataset_digest=None if dataset is None else dataset.digest,
     ).to_dict()

@@ -1,14 +1,18 @@
-"""PyTorch models: TorchScript files, and full pickles on operator opt-in."""
+"""PyTorch models: TorchScript files, torch.export programs, and full pickles on opt-in."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from .._errors import UnsupportedFormatError, UnusableInputError
+from .._errors import InvalidParameterError, UnsupportedFormatError, UnusableInputError
 from ._base import Model
 
 # Name of the JSON file that a TorchScript archive may carry (through
@@ -18,6 +22,9 @@ METADATA_FILE = "explainer.json"
 
 OUTPUT_KINDS = ("logits", "probabilities")
 
+# Type names of the modules that map integer indices to vectors.
+EMBEDDING_TYPES = ("Embedding", "EmbeddingBag")
+
 
 class TorchModel(Model):
     """A ``torch.nn.Module`` taking float32 inputs of shape (n_rows, n_features).
@@ -26,9 +33,32 @@ class TorchModel(Model):
     classification it is (n_rows, n_classes) logits or probabilities, as the
     metadata key ``output`` says, or (n_rows, 1) for the positive class of a
     binary classifier.
+
+    Categorical inputs are declared in the metadata. ``categories`` maps a
+    feature to its list of categories, and the module receives the index of
+    each row's category in that list as a float (which it turns into a long
+    index itself). ``embeddings`` maps a categorical feature to the qualified
+    name of the ``nn.Embedding`` that embeds it, which integrated gradients
+    needs so that it never interpolates category indices. For example::
+
+        {"categories": {"color": ["red", "green", "blue"]},
+         "embeddings": {"color": "embed_color"}}
+
+    Attributes
+    ----------
+    categories : dict of str to tuple of str
+        The categories of each categorical feature, in index order.
+    embeddings : dict of str to str
+        The embedding layer of each categorical feature that has one.
+    exported_program : torch.export.ExportedProgram or None
+        The program a ``.pt2`` file holds, from which layer methods build a
+        module whose layers accept hooks.
     """
 
-    def __init__(self, module, *, format: str, digest: str, metadata: dict | None = None):
+    exported_program = None
+
+    def __init__(self, module, *, format: str, digest: str, metadata: dict | None = None,
+                 exported_program=None):
         import torch
 
         metadata = dict(metadata or {})
@@ -64,9 +94,13 @@ class TorchModel(Model):
             # reject eval() (torch 2.13).
             pass
         self.torch_module = module
+        self.exported_program = exported_program
         self._torch = torch
         self._output = output
+        self.categories = _parse_categories(metadata.get("categories"), self.feature_names)
+        self.embeddings = _parse_embeddings(metadata.get("embeddings"), self.categories)
         self._check_shapes()
+        self._check_embeddings()
 
     def _check_shapes(self) -> None:
         probe = self._torch.zeros((2, len(self.feature_names)), dtype=self._torch.float32)
@@ -105,8 +139,66 @@ class TorchModel(Model):
                 f"a regression model must return one output per row, got {width}."
             )
 
+    def _check_embeddings(self) -> None:
+        """Check that each declared embedding names an embedding layer large enough."""
+        if not self.embeddings:
+            return
+        view = self.layer_view()
+        for feature, name in self.embeddings.items():
+            if name not in view.kinds:
+                raise UnusableInputError(
+                    f"metadata embeddings names layer {name!r} for feature {feature!r}, but the "
+                    f"module has no such layer; its layers are {sorted(view.kinds)}."
+                )
+            if view.kinds[name] not in EMBEDDING_TYPES:
+                raise UnusableInputError(
+                    f"metadata embeddings names layer {name!r} for feature {feature!r}, which is a "
+                    f"{view.kinds[name]}, not one of {list(EMBEDDING_TYPES)}."
+                )
+            weight = view.parameters.get(f"{name}.weight")
+            if weight is not None and weight.shape[0] < len(self.categories[feature]):
+                raise UnusableInputError(
+                    f"embedding layer {name!r} has {weight.shape[0]} rows but feature {feature!r} "
+                    f"has {len(self.categories[feature])} categories; each category needs a row."
+                )
+
+    def _encode_categories(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Replace each categorical column by the float index of its category.
+
+        Values are matched by their string form, so a column of integers 1, 2
+        matches the categories "1", "2".
+        """
+        encoded = {}
+        for name, categories in self.categories.items():
+            if name not in features.columns:
+                continue
+            column = features[name]
+            if column.isna().any():
+                raise UnusableInputError(
+                    f"column {name!r} has {int(column.isna().sum())} missing value(s), but it is "
+                    f"categorical with categories {list(categories)}; fill or drop those rows."
+                )
+            as_text = column.map(str)
+            unknown = sorted(set(as_text) - set(categories))
+            if unknown:
+                raise UnusableInputError(
+                    f"column {name!r} has value(s) {unknown[:10]} that are not among its "
+                    f"categories {list(categories)}; map them to a known category or drop "
+                    "those rows.",
+                    details={"feature": name, "unknown_values": unknown[:10],
+                             "categories": list(categories)},
+                )
+            index = {category: float(position) for position, category in enumerate(categories)}
+            encoded[name] = as_text.map(index).astype(np.float32)
+        return features.assign(**encoded) if encoded else features
+
     def to_tensor(self, features: pd.DataFrame):
-        """Convert raw feature columns to the float32 tensor the module takes."""
+        """Convert raw feature columns to the float32 tensor the module takes.
+
+        Categorical columns become the float index of their category.
+        """
+        if self.categories:
+            features = self._encode_categories(features)
         non_numeric = [
             name for name in features.columns if not pd.api.types.is_numeric_dtype(features[name])
             and not pd.api.types.is_bool_dtype(features[name])
@@ -126,14 +218,16 @@ class TorchModel(Model):
             )
         return self._torch.from_numpy(values)
 
-    def forward_outputs(self, inputs, *, space: str = "probability"):
+    def forward_outputs(self, inputs, *, space: str = "probability", module=None):
         """Map a float tensor (n_rows, n_features) to outputs (n_rows, n_outputs).
 
         ``space`` is ``"probability"`` (class probabilities) or ``"raw"`` (the
-        module's own output, reshaped). Differentiable, for gradient methods.
+        module's own output, reshaped). ``module`` replaces ``torch_module``,
+        for example with the module of :meth:`layer_view`. Differentiable, for
+        gradient methods.
         """
         torch = self._torch
-        output = self.torch_module(inputs)
+        output = (self.torch_module if module is None else module)(inputs)
         if output.dim() == 1:
             output = output.unsqueeze(1)
         if not self.is_classifier or space == "raw":
@@ -148,6 +242,228 @@ class TorchModel(Model):
         with self._torch.no_grad():
             outputs = self.forward_outputs(inputs).to(self._torch.float64).numpy()
         return outputs if self.is_classifier else outputs.reshape(-1)
+
+    def applicable_methods(self) -> tuple[str, ...]:
+        """Return the methods that apply; layer methods only when some layer accepts hooks.
+
+        Layers inside the compiled forward of a TorchScript module other than
+        ``nn.Sequential`` accept no hooks, so such a module gets none.
+        """
+        methods = super().applicable_methods()
+        if self.layer_view().layers:
+            return methods
+        return tuple(method for method in methods if method not in ("layer-attributions", "neuron-attributions"))
+
+    def layer_view(self) -> "LayerView":
+        """Build a module that computes the same outputs and whose layers accept hooks.
+
+        Each call returns a new view, so that hooks one caller registers on it
+        do not reach another caller or ``predict``. The view shares its
+        parameters with ``torch_module``, except for eager modules, which are
+        copied, and ``.pt2`` programs, which are unflattened anew.
+        """
+        return build_layer_view(self.torch_module, self.exported_program)
+
+
+def _parse_categories(declared, feature_names) -> dict:
+    """Parse metadata categories ({feature: [category, ...]}) into tuples of strings."""
+    if declared is None:
+        return {}
+    if not isinstance(declared, dict):
+        raise UnusableInputError(
+            f"metadata categories must map feature names to lists of categories, got {declared!r}."
+        )
+    unknown = sorted(set(declared) - set(feature_names))
+    if unknown:
+        raise UnusableInputError(
+            f"metadata categories names {unknown}, which are not features of the model "
+            f"{list(feature_names)}."
+        )
+    parsed = {}
+    for name, categories in declared.items():
+        if not isinstance(categories, (list, tuple)) or not categories:
+            raise UnusableInputError(
+                f"metadata categories for {name!r} must be a non-empty list, got {categories!r}."
+            )
+        as_text = tuple(str(category) for category in categories)
+        if len(set(as_text)) != len(as_text):
+            raise UnusableInputError(
+                f"metadata categories for {name!r} must be unique, got {list(as_text)}."
+            )
+        parsed[name] = as_text
+    # Keep the model's feature order, so that results list features in it.
+    return {name: parsed[name] for name in feature_names if name in parsed}
+
+
+def _parse_embeddings(declared, categories: dict) -> dict:
+    """Parse metadata embeddings ({feature: layer name}) for declared categorical features."""
+    if declared is None:
+        return {}
+    if not isinstance(declared, dict) or not all(isinstance(name, str) for name in declared.values()):
+        raise UnusableInputError(
+            "metadata embeddings must map categorical features to the qualified names of their "
+            f"embedding layers, got {declared!r}."
+        )
+    not_categorical = sorted(set(declared) - set(categories))
+    if not_categorical:
+        raise UnusableInputError(
+            f"metadata embeddings names {not_categorical}, which are not declared in metadata "
+            f"categories {sorted(categories)}; declare their categories too."
+        )
+    layers = list(declared.values())
+    shared = sorted({name for name in layers if layers.count(name) > 1})
+    if shared:
+        raise UnusableInputError(
+            f"metadata embeddings gives layer(s) {shared} to more than one feature; each "
+            "categorical feature needs its own embedding layer."
+        )
+    return {name: declared[name] for name in categories if name in declared}
+
+
+# --- layer views --------------------------------------------------------------
+
+
+@dataclass
+class LayerView:
+    """A module whose layers accept forward hooks, with what is known of its layers.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        Computes the same outputs as the model's ``torch_module``.
+    kinds : dict of str to str
+        The type name (``"Linear"``, ``"ReLU"``...) of every layer, by
+        qualified name, whether it accepts hooks or not.
+    layers : dict of str to torch.nn.Module
+        The layers of ``module`` that accept hooks, by qualified name.
+    parameters : dict of str to torch.nn.Parameter
+        Every parameter by its qualified name in the original module.
+    buffers : dict of str to torch.Tensor
+    unreachable : str or None
+        Why the layers missing from ``layers`` accept no hooks, and the fix.
+    """
+
+    module: object
+    kinds: dict
+    layers: dict
+    parameters: dict
+    buffers: dict
+    unreachable: str | None = None
+
+    def layer(self, name: str):
+        """Return the layer called ``name``, or raise an error listing the layers."""
+        if name in self.layers:
+            return self.layers[name]
+        if name in self.kinds:
+            raise UnusableInputError(
+                f"layer {name!r} accepts no forward hooks, which layer methods need: "
+                f"{self.unreachable}",
+                details={"layer": name, "hookable_layers": sorted(self.layers)},
+            )
+        raise InvalidParameterError(
+            f"layer must be the qualified name of one of the module's layers {sorted(self.kinds)}, "
+            f"got {name!r}.",
+            details={"available_layers": sorted(self.kinds)},
+        )
+
+
+_SCRIPT_HOOKS_MESSAGE = (
+    "it runs inside the compiled forward of a TorchScript module, and PyTorch (2.13) supports "
+    "no forward hooks on TorchScript modules. Export the model with torch.export and upload "
+    "the .pt2 file (torch.export.save), or script an nn.Sequential whose children are the layers."
+)
+
+
+@lru_cache(maxsize=1)
+def _scripted_layer_class():
+    """Define the eager wrapper class once torch is imported."""
+    from torch import nn
+
+    class ScriptedLayer(nn.Module):
+        """An eager module that calls one TorchScript module, so that hooks fire on it."""
+
+        def __init__(self, scripted):
+            super().__init__()
+            # A plain attribute, not a submodule, so that the wrapper adds no
+            # second name for the scripted module's parameters.
+            object.__setattr__(self, "scripted", scripted)
+
+        def forward(self, *inputs):
+            return self.scripted(*inputs)
+
+    return ScriptedLayer
+
+
+def build_layer_view(module, exported_program=None) -> LayerView:
+    """Return a :class:`LayerView` of ``module`` (see :meth:`TorchModel.layer_view`)."""
+    import torch
+
+    if exported_program is not None:
+        return _view_of_program(exported_program)
+    if isinstance(module, torch.jit.ScriptModule):
+        return _view_of_script(module)
+    copied = copy.deepcopy(module)
+    layers = {name: layer for name, layer in copied.named_modules() if name}
+    return LayerView(
+        module=copied,
+        kinds={name: type(layer).__name__ for name, layer in layers.items()},
+        layers=layers,
+        parameters=dict(copied.named_parameters()),
+        buffers=dict(copied.named_buffers()),
+    )
+
+
+def _view_of_program(program) -> LayerView:
+    """Unflatten a torch.export program into modules that keep the original hierarchy."""
+    import torch
+
+    module = torch.export.unflatten(program)
+    # Unflattened layers are all InterpreterModules; the original type of
+    # each layer is recorded on the graph nodes it produced.
+    kinds = {}
+    for node in program.graph.nodes:
+        for name, type_name in node.meta.get("nn_module_stack", {}).values():
+            if name:
+                kinds[name] = str(getattr(type_name, "__name__", type_name)).rsplit(".", 1)[-1]
+    layers = {name: layer for name, layer in module.named_modules() if name in kinds}
+    return LayerView(
+        module=module, kinds=kinds, layers=layers, parameters=dict(module.named_parameters()),
+        buffers=dict(module.named_buffers()),
+        unreachable="the exported program does not call it as a module.",
+    )
+
+
+def _view_of_script(scripted) -> LayerView:
+    """Rebuild the nn.Sequential containers of a TorchScript module in eager Python.
+
+    A scripted Sequential only calls its children in order, so running the
+    children one by one from Python computes the same function, and eager
+    wrappers around them accept hooks. Layers inside any other compiled
+    forward stay out of reach.
+    """
+    from torch import nn
+
+    kinds = {name: layer.original_name for name, layer in scripted.named_modules() if name}
+    layers = {}
+
+    def rebuild(module, prefix: str):
+        if module.original_name == "Sequential":
+            children = [
+                (name, rebuild(child, f"{prefix}.{name}" if prefix else name))
+                for name, child in module.named_children()
+            ]
+            rebuilt = nn.Sequential(OrderedDict(children))
+        else:
+            rebuilt = _scripted_layer_class()(module)
+        if prefix:
+            layers[prefix] = rebuilt
+        return rebuilt
+
+    return LayerView(
+        module=rebuild(scripted, ""), kinds=kinds, layers=layers,
+        parameters=dict(scripted.named_parameters()), buffers=dict(scripted.named_buffers()),
+        unreachable=_SCRIPT_HOOKS_MESSAGE,
+    )
 
 
 def load_torchscript(data: bytes, *, digest: str, metadata: dict | None) -> TorchModel:
@@ -228,4 +544,5 @@ def load_torch_export(data: bytes, *, digest: str, metadata: dict | None) -> Tor
                     "(example,), dynamic_shapes={'x': {0: torch.export.Dim('batch')}}), naming "
                     "the forward argument instead of 'x'."
                 ) from error
-    return TorchModel(module, format="torch-export", digest=digest, metadata=merged)
+    return TorchModel(module, format="torch-export", digest=digest, metadata=merged,
+                      exported_program=program)

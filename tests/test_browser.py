@@ -1,0 +1,377 @@
+"""The web frontend in a real browser.
+
+Playwright drives Debian's chromium (installed by scripts/install-services.sh;
+Playwright's own browser downloads are never used) against the service
+started as a process on loopback with the demo models. Every test saves
+screenshots of the views it visits to var/test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError as error:
+    raise ImportError(
+        "the browser tests need the Python package playwright, which scripts/setup.sh installs "
+        "into .venv with the test extras"
+    ) from error
+
+SCREENSHOTS = ROOT / "var" / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+# Roles of the controls a user operates. Each of them must have an accessible name.
+CONTROL_ROLES = ("button", "checkbox", "combobox", "listbox", "slider", "spinbutton", "switch",
+                 "textbox", "tab", "radio", "link")
+
+expect.set_options(timeout=30_000)
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    """Start one chromium with a fresh profile for the module. Each test opens its own page."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed: run scripts/install-services.sh, which installs "
+                    "Debian's chromium package with apt-get")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path_factory.mktemp("chromium-profile"),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=DESKTOP,
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def server(live_server_factory, demo_dir):
+    return live_server_factory(demo_models=demo_dir)
+
+
+@pytest.fixture
+def page_errors():
+    return []
+
+
+@pytest.fixture
+def page(browser_context, server, page_errors) -> Page:
+    """The frontend, opened at the service root as a browser would, with adult-gbm selected."""
+    def record_console_error(message):
+        if message.type == "error":
+            page_errors.append(message.text)
+
+    page = browser_context.new_page()
+    page.on("pageerror", lambda error: page_errors.append(f"uncaught: {error}"))
+    page.on("console", record_console_error)
+    page.goto(f"{server.url}/")
+    expect(page).to_have_url(f"{server.url}/ui/")
+    expect(page.locator("#model-select option")).to_have_count(3)
+    page.get_by_role("combobox", name="Model", exact=True).select_option(label="adult-gbm")
+    yield page
+    page.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def open_simulator(page: Page):
+    page.get_by_role("tab", name="Simulator").click()
+    prediction = page.locator("#sim-prediction")
+    expect(prediction).to_have_attribute("data-state", "ready")
+    return prediction
+
+
+def compact_json(value) -> str:
+    """JSON as the page's JSON.stringify writes it."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def unnamed_controls(snapshot: str) -> list[str]:
+    """Lines of an ARIA snapshot whose control role has no accessible name."""
+    pattern = re.compile(rf"^\s*- ({'|'.join(CONTROL_ROLES)})\b(?! \")")
+    return [line.strip() for line in snapshot.splitlines() if pattern.match(line)]
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize("accept, status", [
+    (BROWSER_ACCEPT, 302),
+    ("application/json", 200),
+    ("*/*", 200),
+    (None, 200),
+])
+def test_root_redirects_only_browsers(client, accept, status):
+    response = client.get("/", headers={"Accept": accept} if accept else {})
+
+    assert response.status_code == status
+    assert "Accept" in response.headers["Vary"]
+    if status == 302:
+        assert response.headers["Location"] == "/ui/"
+    else:
+        assert response.json["frontend"] == "/ui/"
+
+
+def test_frontend_serves_only_its_files(client):
+    page = client.get("/ui/")
+    assert page.status_code == 200
+    assert page.content_type.startswith("text/html")
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    for asset in ("app.js", "style.css", "vendor/chart.umd.js"):
+        assert client.get(f"/ui/{asset}").status_code == 200, asset
+    for outside in ("../routes/frontend.py", "%2e%2e/__init__.py", "missing.js"):
+        assert client.get(f"/ui/{outside}").status_code == 404, outside
+
+
+def test_slider_prediction_equals_api(page, server, page_errors):
+    prediction = open_simulator(page)
+    expect(page.locator("#dataset-select option:checked")).to_have_text("adult")
+    age = page.get_by_role("slider", name="age", exact=True)
+    original_age = int(age.input_value())
+
+    age.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    changes = {"age": original_age + 5}
+    expect(page.get_by_role("spinbutton", name="age, exact value")).to_have_value(str(original_age + 5))
+    expect(prediction).to_have_attribute("data-changes", compact_json(changes))
+    expect(prediction).to_have_attribute("data-state", "ready")
+    expect(page.locator('.control[data-feature="age"] .original')).to_have_text(f"was {original_age}")
+
+    answer = requests.post(f"{server.url}/what-if", json={
+        "model_id": "adult-gbm", "dataset_id": "adult", "row_index": 0, "changes": changes, "explain": False,
+    }, timeout=60).json()
+    displayed = json.loads(prediction.get_attribute("data-prediction"))
+    assert displayed == answer["prediction_after"]
+    for name, probability in zip(answer["class_names"], answer["prediction_after"]):
+        expect(prediction.locator(f'[data-probability-for="{name}"]')).to_have_text(f"{probability:.3f}")
+    predicted = max(range(2), key=lambda index: answer["prediction_after"][index])
+    expect(page.locator("#sim-prediction-text")).to_contain_text(
+        f"Predicted class {answer['class_names'][predicted]}, probability {answer['prediction_after'][predicted]:.3f}")
+
+    direct = requests.post(f"{server.url}/models/adult-gbm/predict",
+                           json={"rows": [answer["changed_row"]]}, timeout=60).json()
+    assert displayed == pytest.approx(direct["predictions"][0], rel=1e-12)
+
+    ice = page.locator("#ice-chart")
+    expect(ice).to_have_attribute("data-feature", "age")
+    expect(ice).to_have_attribute("data-marker", str(original_age + 5))
+    curve, marker = page.evaluate("canvas => Chart.getChart(canvas).data.datasets.map((d) => d.data)",
+                                  ice.element_handle())
+    assert len(curve) >= 2
+    assert marker == [{"x": original_age + 5, "y": answer["prediction_after"][1]}]
+    screenshot(page, "simulator")
+    assert page_errors == []
+
+
+def test_counterfactual_apply_reaches_target(page, server, page_errors):
+    prediction = open_simulator(page)
+    original_class = prediction.get_attribute("data-predicted-class")
+    target = page.get_by_label("Target class").input_value()
+    assert target != original_class, "the default target is the class not predicted now"
+
+    page.get_by_role("button", name="Find counterfactuals").press("Enter")
+    expect(page.locator("#cf-list > li").first).to_be_visible(timeout=60_000)
+    reaching = page.locator('#cf-list > li[data-reaches-target="true"]').first
+    expect(reaching).to_be_visible()
+    screenshot(page, "counterfactuals")
+
+    reaching.get_by_role("button", name=re.compile(r"^Apply")).press("Enter")
+    expect(prediction).to_have_attribute("data-predicted-class", target)
+    expect(prediction).to_have_attribute("data-state", "ready")
+
+    original_row = requests.post(f"{server.url}/what-if", json={
+        "model_id": "adult-gbm", "dataset_id": "adult", "row_index": 0, "explain": False,
+    }, timeout=60).json()["original_row"]
+    found = requests.post(f"{server.url}/what-if/counterfactuals", json={
+        "model_id": "adult-gbm", "dataset_id": "adult", "row": original_row, "target_class": target,
+        "n_counterfactuals": 3, "random_state": 0,
+    }, timeout=120).json()
+    first_reaching = next(item for item in found["counterfactuals"] if item["reaches_target"])
+    applied = json.loads(prediction.get_attribute("data-changes"))
+    assert applied == first_reaching["changes"]
+    for feature, value in first_reaching["changes"].items():
+        control = page.locator(f'.control[data-feature="{feature}"]')
+        expect(control).to_have_class(re.compile(r"\bchanged\b"))
+        control_value = control.get_by_label(feature, exact=True).input_value()
+        assert (float(control_value) if isinstance(value, (int, float)) else control_value) == value, feature
+    screenshot(page, "counterfactual-applied")
+    assert page_errors == []
+
+
+def test_global_charts_render_with_progress(page, server, page_errors):
+    page.evaluate("""() => {
+        window.jobStates = [];
+        for (const form of document.querySelectorAll(".job-form")) {
+            new MutationObserver(() => window.jobStates.push({
+                form: form.id,
+                status: form.dataset.status,
+                progressVisible: !form.querySelector("[data-progress]").hidden,
+            })).observe(form, { attributes: true, attributeFilter: ["data-status"] });
+        }
+    }""")
+    page.get_by_label("Repeats").fill("2")
+    page.get_by_label("Rows scored").fill("500")
+    page.get_by_role("button", name="Run permutation importance").click()
+    page.get_by_label("Rows explained").fill("40")
+    page.get_by_label("Background rows").fill("50")
+    page.get_by_role("button", name="Run SHAP").click()
+
+    for figure in ("#permutation-figure", "#shap-importance-figure", "#shap-summary-figure"):
+        expect(page.locator(figure)).to_be_visible(timeout=60_000)
+    expect(page.locator("#permutation-form [data-summary]")).to_contain_text("repeats")
+    expect(page.locator("#shap-form [data-summary]")).to_contain_text("tree explainer on 40 rows")
+
+    states = page.evaluate("window.jobStates")
+    for form in ("permutation-form", "shap-form"):
+        seen = [state for state in states if state["form"] == form]
+        assert any(state["status"] in ("queued", "running") and state["progressVisible"] for state in seen), seen
+        assert seen[-1]["status"] == "succeeded", seen
+    expect(page.locator("[data-progress]:visible")).to_have_count(0)
+
+    chart_data = page.evaluate("""ids => ids.map((id) => {
+        const chart = Chart.getChart(document.getElementById(id));
+        return chart.data.datasets[0].data;
+    })""", ["permutation-chart", "shap-importance-chart", "shap-summary-chart"])
+    jobs = requests.get(f"{server.url}/explanations", timeout=30).json()["jobs"]
+    results = {job["method"]: requests.get(f"{server.url}/explanations/{job['id']}", timeout=30).json()["result"]
+               for job in jobs}
+    assert chart_data[0] == sorted(results["permutation"]["importances_mean"], reverse=True)
+    positive_class = [row[1] for row in results["shap"]["mean_abs"]]
+    assert chart_data[1] == sorted(positive_class, reverse=True)
+    assert len(chart_data[2]) == 14 * 40, "one point per explained row and feature"
+    screenshot(page, "global")
+    assert page_errors == []
+
+
+def test_row_view_ranks_shap_values(page, server, page_errors):
+    page.get_by_role("tab", name="Explain a prediction").click()
+    container = page.locator("#row-prediction")
+    expect(container).to_have_attribute("data-state", "ready")
+
+    answer = requests.post(f"{server.url}/what-if", json={
+        "model_id": "adult-gbm", "dataset_id": "adult", "row_index": 0, "explain": True,
+    }, timeout=60).json()
+    probabilities = answer["prediction_after"]
+    predicted = max(range(2), key=lambda index: probabilities[index])
+    values = {name: row[predicted] for name, row in zip(answer["feature_names"], answer["explanation"]["values"][0])}
+    supporting = sorted((name for name in values if values[name] > 0), key=values.get, reverse=True)
+    contradicting = sorted((name for name in values if values[name] < 0), key=values.get)
+    expect(page.locator("#row-prediction-text")).to_have_text(
+        f"Row 0: Predicted class {answer['class_names'][predicted]}, probability {probabilities[predicted]:.3f}.")
+    expect(page.locator("#row-supports tbody tr td:first-child")).to_have_text(supporting)
+    expect(page.locator("#row-contradicts tbody tr td:first-child")).to_have_text(contradicting)
+    for name in supporting + contradicting:
+        value = answer["original_row"][name]
+        row = page.locator("#panel-row tbody tr").filter(has=page.locator("td:first-child", has_text=name))
+        expect(row.locator("td").nth(1)).to_have_text(value if isinstance(value, str) else f"{value:,}")
+    screenshot(page, "explain-prediction")
+
+    page.get_by_label("Row index").fill("99999")
+    expect(page.locator("#setup-error")).to_have_text(
+        "Row index must be an integer from 0 to 32560, got 99999.")
+
+    page.get_by_label("Row index").fill("0")
+    page.get_by_role("combobox", name="Dataset", exact=True).select_option(label="california_housing")
+    problem = requests.post(f"{server.url}/what-if", json={
+        "model_id": "adult-gbm", "dataset_id": "california_housing", "row_index": 0, "explain": True,
+    }, timeout=60).json()
+    expect(page.locator("#row-error")).to_have_text(f"Explaining row 0 failed: {problem['detail']}")
+    # Chromium logs every response with an error status to the console.
+    assert [error for error in page_errors if "status of 422" not in error] == []
+
+
+def test_upload_dataset_and_bad_model(page, server, adult_frame, page_errors):
+    page.get_by_text("Upload a model or a dataset").click()
+    sample = adult_frame.head(200).to_csv(index=False).encode()
+    page.get_by_label("Dataset file").set_input_files(
+        files=[{"name": "adult-sample.csv", "mimeType": "text/csv", "buffer": sample}])
+    page.get_by_label("Dataset name").fill("adult-sample")
+    page.get_by_label("Target column").fill("income")
+    page.get_by_role("button", name="Upload dataset").click()
+    expect(page.locator("#upload-status")).to_have_text(
+        "Dataset adult-sample uploaded: 200 rows, 15 columns, target income.")
+    expect(page.locator("#dataset-select option:checked")).to_have_text("adult-sample")
+    expect(page.locator("#model-select option:checked")).to_have_text("adult-gbm")
+    open_simulator(page)
+    expect(page.locator("#sim-prediction-text")).to_contain_text("Predicted class")
+
+    page.get_by_role("tab", name="Global importance").click()
+    not_a_model = b"age,income\n39,<=50K\n"
+    page.get_by_label("Model file").set_input_files(
+        files=[{"name": "model.csv", "mimeType": "text/csv", "buffer": not_a_model}])
+    page.get_by_role("button", name="Upload model").click()
+    problem = requests.post(f"{server.url}/models", files={"file": ("model.csv", not_a_model)}, timeout=30).json()
+    expect(page.locator("#upload-error")).to_have_text(f"Upload failed: {problem['detail']}")
+    expect(page.locator("#model-select option")).to_have_count(3)
+    screenshot(page, "upload")
+    assert [error for error in page_errors if f"status of {problem['status']}" not in error] == []
+
+
+def test_controls_named_and_fit_phone(page, page_errors):
+    open_simulator(page)
+    unnamed = page.evaluate("""() => [...document.querySelectorAll("input, select, button")]
+        .filter((control) => !control.labels?.length && !control.getAttribute("aria-label")
+                             && !control.getAttribute("aria-labelledby")
+                             && !(control.tagName === "BUTTON" && control.textContent.trim()))
+        .map((control) => control.outerHTML)""")
+    assert unnamed == []
+
+    tabs = {"Global importance": "global", "Explain a prediction": "explain-prediction", "Simulator": "simulator"}
+    for viewport, suffix in ((DESKTOP, ""), (PHONE, "-phone")):
+        page.set_viewport_size(viewport)
+        for tab, name in tabs.items():
+            page.get_by_role("tab", name=tab).click()
+            if name == "explain-prediction":
+                expect(page.locator("#row-prediction")).to_have_attribute("data-state", "ready")
+            assert unnamed_controls(page.locator("body").aria_snapshot()) == [], tab
+            widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert widths[0] <= widths[1], f"{tab} scrolls horizontally at {viewport['width']} px: {widths}"
+            if suffix:
+                screenshot(page, f"{name}{suffix}")
+
+    page.get_by_role("tab", name="Global importance").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Explain a prediction")).to_be_focused()
+    expect(page.get_by_role("tab", name="Explain a prediction")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-row")).to_be_visible()
+    page.keyboard.press("End")
+    expect(page.get_by_role("tab", name="Simulator")).to_be_focused()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused tab shows a focus outline"
+
+    page.keyboard.press("Tab")
+    expect(page.locator("#panel-simulator")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Reset")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("slider", name="age", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("spinbutton", name="age, exact value")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("checkbox", name="missing (age)")).to_be_focused()
+    page.keyboard.press("Space")
+    expect(page.locator("#sim-prediction")).to_have_attribute("data-changes", compact_json({"age": None}))
+    assert page_errors == []

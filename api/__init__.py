@@ -12,7 +12,17 @@ from flask import Flask, g, request
 from .config import Settings
 from .errors import register_error_handlers
 from .jobs import JobRunner
-from .routes import counterfactuals, datasets, explanations, frontend, health, models, oneshot, whatif
+from .routes import (
+    checkpoints,
+    counterfactuals,
+    datasets,
+    explanations,
+    frontend,
+    health,
+    models,
+    oneshot,
+    whatif,
+)
 from .workspace import Workspace
 
 __all__ = ["Settings", "create_app"]
@@ -99,7 +109,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["explainer.jobs"] = runner
     app.extensions["explainer.settings"] = settings
 
-    for module in (health, models, datasets, explanations, whatif, counterfactuals, oneshot, frontend):
+    for module in (health, models, datasets, checkpoints, explanations, whatif, counterfactuals, oneshot,
+                   frontend):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     _add_request_ids(app)

@@ -149,16 +149,15 @@ class JobRunner:
                 def chunk_progress(fraction, stage, position=position):
                     progress((position + fraction) / len(specs), stage)
 
-                partials.append(run_chunk(model, dataset, method=job.method, parameters=job.parameters,
+                partials.append(run_chunk(subject, dataset, method=job.method, parameters=job.parameters,
                                           chunk=spec, progress=chunk_progress))
                 self.workspace.set_job_chunks(job_id, total=len(specs), done=position + 1)
             return partials
 
         try:
-            _, model = self.workspace.load_model(job.model_id)
-            _, dataset = self.workspace.load_dataset(job.dataset_id)
+            subject, dataset = self.workspace.load_job_inputs(job)
             progress(0.0, "running")
-            payload = explain_in_chunks(model, dataset, method=job.method, parameters=job.parameters,
+            payload = explain_in_chunks(subject, dataset, method=job.method, parameters=job.parameters,
                                         run=run_chunks)
             progress(1.0, "saving result")
             payload["job_id"] = job_id

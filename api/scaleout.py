@@ -160,9 +160,8 @@ class JobTasks:
             self._fail(job_id, "Worker lost", self._attempts_message("planning", job.attempts))
             return
         try:
-            _, model = workspace.load_model(job.model_id)
-            _, dataset = workspace.load_dataset(job.dataset_id)
-            specs = plan_chunks(model, dataset, method=job.method, parameters=job.parameters)
+            subject, dataset = workspace.load_job_inputs(job)
+            specs = plan_chunks(subject, dataset, method=job.method, parameters=job.parameters)
         except ExplainerError as error:
             logger.info("job %s cannot be planned: %s", job_id, error.message)
             self._fail_with(job_id, error)
@@ -244,9 +243,8 @@ class JobTasks:
                 raise ChunkStopped("job ended")
 
         try:
-            _, model = workspace.load_model(job.model_id)
-            _, dataset = workspace.load_dataset(job.dataset_id)
-            partial = run_chunk(model, dataset, method=job.method, parameters=job.parameters,
+            subject, dataset = workspace.load_job_inputs(job)
+            partial = run_chunk(subject, dataset, method=job.method, parameters=job.parameters,
                                 chunk=chunk.spec, progress=progress)
         except ChunkStopped as reason:
             logger.info("job %s chunk %d stopped: %s", job_id, position, reason)
@@ -357,11 +355,10 @@ class JobTasks:
             chunks = session.scalars(select(ChunkRecord).where(ChunkRecord.job_id == job_id)
                                      .order_by(ChunkRecord.position)).all()
         try:
-            _, model = workspace.load_model(job.model_id)
-            _, dataset = workspace.load_dataset(job.dataset_id)
+            subject, dataset = workspace.load_job_inputs(job)
             partials = [workspace.artifacts.read_json(chunk.result_artifact) for chunk in chunks]
             elapsed = (utc_now() - _aware(job.started_at)).total_seconds()
-            result = merge_chunks(model, dataset, method=job.method, parameters=job.parameters,
+            result = merge_chunks(subject, dataset, method=job.method, parameters=job.parameters,
                                   partials=partials, elapsed_seconds=elapsed)
         except ExplainerError as error:
             logger.warning("job %s: merging its chunks failed: %s", job_id, error.message)

@@ -41,14 +41,68 @@ class ShapParameters(RowSelection):
     max_evals: int | None = Field(None, ge=3, description="Model evaluations per row (permutation explainer).")
 
 
+IntegrationMethod = Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
+                            "riemann_middle"]
+
+
+class NoiseTunnel(_Strict):
+    """Average integrated gradients over noisy copies of each row (captum's NoiseTunnel)."""
+
+    type: Literal["smoothgrad", "smoothgrad_sq", "vargrad"] = "smoothgrad"
+    n_samples: int = Field(10, ge=1, le=1000, description="Noisy copies per row.")
+    stdev: float = Field(1.0, gt=0, description="Standard deviation of the Gaussian noise, in each input's units.")
+
+
 class IntegratedGradientsParameters(RowSelection):
-    baseline: Literal["zeros", "mean", "median"] | dict[str, float] | list[float] = "zeros"
+    baseline: Literal["zeros", "mean", "median", "sample"] | dict[str, float] | list[float] = Field(
+        "zeros", description="zeros, the dataset's mean or median row, a row given as {feature: value} or "
+                             "a list, or sample: average over n_baselines dataset rows (expected gradients).")
     n_steps: int = Field(50, ge=2, le=10_000)
-    method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
-                    "riemann_middle"] = "gausslegendre"
+    method: IntegrationMethod = Field("gausslegendre", description="captum's integral approximation.")
     target: int | str | None = Field(None, description="Class index or name; default the predicted class.")
     output_space: Literal["raw", "probability"] = "raw"
     internal_batch_size: int | None = Field(None, ge=1)
+    noise_tunnel: NoiseTunnel | None = Field(
+        None, description="Smooth the attributions over noisy copies of each row, seeded by random_state. "
+                          "Not with baseline sample.")
+    n_baselines: int = Field(10, ge=1, le=10_000, description="Rows drawn for baseline sample.")
+
+
+class _LayerPathParameters(RowSelection):
+    """Options of the path integral that the layer and neuron methods share."""
+
+    baseline: Literal["zeros", "mean", "median"] | dict[str, float] | list[float] = "zeros"
+    n_steps: int = Field(50, ge=2, le=10_000)
+    integration_method: IntegrationMethod = Field("gausslegendre", description="captum's integral approximation.")
+    target: int | str | None = Field(None, description="Class index or name; default the predicted class.")
+    output_space: Literal["raw", "probability"] = "raw"
+    internal_batch_size: int | None = Field(None, ge=1)
+
+
+class LayerAttributionsParameters(_LayerPathParameters):
+    layer: str | Annotated[list[str], Field(min_length=1)] = Field(
+        description="Qualified layer name, or a list of them, as named_modules() lists them (body.relu).")
+    layer_method: Literal["integrated-gradients", "conductance", "activations"] = Field(
+        "integrated-gradients", description="integrated-gradients integrates along the layer's output "
+        "(LayerIntegratedGradients), conductance along the input (LayerConductance); activations returns "
+        "the layer's output.")
+
+
+class NeuronAttributionsParameters(_LayerPathParameters):
+    layer: str = Field(description="Qualified name of the layer holding the unit.")
+    neuron: int | Annotated[list[int], Field(min_length=1)] = Field(
+        description="Index of the unit in the layer's output without the batch dimension: an integer for "
+                    "a flat layer, else a list.")
+    neuron_method: Literal["integrated-gradients", "conductance"] = Field(
+        "integrated-gradients", description="integrated-gradients explains the unit's value "
+        "(NeuronIntegratedGradients); conductance the target output's flow through it (NeuronConductance).")
+
+
+class TrainingHealthParameters(_Strict):
+    n_bins: int = Field(20, ge=1, le=1000, description="Histogram bins per tensor, shared by its checkpoints.")
+    near_zero_epsilon: float = Field(1e-3, gt=0, description="A weight with |w| below this counts as near zero.")
+    max_rows: int = Field(2000, ge=1, description="Dataset rows used, sampled with random_state.")
+    random_state: int | None = Field(0, description="Seed of the row sample.")
 
 
 class _ExplanationBase(_Strict):
@@ -71,10 +125,31 @@ class IntegratedGradientsRequest(_ExplanationBase):
     parameters: IntegratedGradientsParameters = IntegratedGradientsParameters()
 
 
+class LayerAttributionsRequest(_ExplanationBase):
+    method: Literal["layer-attributions"]
+    parameters: LayerAttributionsParameters
+
+
+class NeuronAttributionsRequest(_ExplanationBase):
+    method: Literal["neuron-attributions"]
+    parameters: NeuronAttributionsParameters
+
+
 class ExplanationRequest(RootModel):
     root: Annotated[
-        PermutationRequest | ShapRequest | IntegratedGradientsRequest, Field(discriminator="method")
+        PermutationRequest | ShapRequest | IntegratedGradientsRequest | LayerAttributionsRequest
+        | NeuronAttributionsRequest,
+        Field(discriminator="method"),
     ]
+
+
+class DiagnosisRequest(_Strict):
+    """Diagnose a checkpoint series: statistics per tensor and checkpoint, and findings."""
+
+    dataset_id: str | None = Field(
+        None, description="Dataset id or name. Its rows give activation statistics, and its target the "
+                          "loss and gradient norms. Without it only the weights are described.")
+    parameters: TrainingHealthParameters = TrainingHealthParameters()
 
 
 # What-if ---------------------------------------------------------------------
@@ -82,7 +157,7 @@ class ExplanationRequest(RootModel):
 class _BaseRow(_Strict):
     model_id: str = Field(description="Model id or name.")
     dataset_id: str | None = Field(None, description="Dataset id or name: the row source and SHAP background.")
-    row_index: int | None = Field(None, ge=0, description="Base row, by its index in the dataset.")
+    row_index: int | None = Field(None, ge=0, strict=True, description="Base row, by its index in the dataset.")
     row: dict[str, Any] | None = Field(None, description="Base row given as {feature: value}.")
 
 
@@ -257,8 +332,9 @@ class DatasetResource(BaseModel):
 
 class JobResource(BaseModel):
     id: str
-    model_id: str
-    dataset_id: str
+    model_id: str | None = Field(description="The explained model; null for a training-health job.")
+    dataset_id: str | None = Field(description="The dataset; null for a training-health job without one.")
+    checkpoints_id: str | None = Field(None, description="The diagnosed checkpoint series (training-health).")
     method: str
     parameters: dict[str, Any]
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -269,6 +345,39 @@ class JobResource(BaseModel):
     started_at: str | None
     finished_at: str | None
     result: dict[str, Any] | None = None
+
+
+class CheckpointFile(BaseModel):
+    epoch: str
+    digest: str
+    size_bytes: int
+
+
+class TensorDescription(BaseModel):
+    name: str
+    shape: list[int]
+    dtype: str
+    kind: Literal["parameter", "buffer"]
+
+
+class CheckpointSeriesResource(BaseModel):
+    id: str
+    name: str | None
+    format: str = Field(description="The architecture's format: torchscript or torch-export.")
+    digest: str = Field(description="Digest of the architecture file.")
+    task: Literal["classification", "regression"]
+    feature_names: list[str]
+    class_names: list[str] | None
+    metadata: dict[str, Any]
+    epochs: list[str]
+    checkpoints: list[CheckpointFile]
+    tensors: list[TensorDescription]
+    size_bytes: int
+    created_at: str
+
+
+class CheckpointSeriesList(BaseModel):
+    checkpoints: list[CheckpointSeriesResource]
 
 
 class Problem(BaseModel):

@@ -119,6 +119,50 @@ class DatasetRecord(Base):
         return out
 
 
+class CheckpointSeriesRecord(Base):
+    """An architecture and one safetensors weights file per checkpoint, in training order.
+
+    ``checkpoints`` lists each checkpoint's ``epoch`` label, ``digest``,
+    ``size_bytes`` and ``artifact``. ``tensors`` lists each tensor's ``name``,
+    ``shape``, ``dtype`` and ``kind`` (parameter or buffer), which every
+    checkpoint shares.
+    """
+
+    __tablename__ = "checkpoint_series"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200), unique=True)
+    digest: Mapped[str] = mapped_column(String(80))
+    format: Mapped[str] = mapped_column(String(40))
+    task: Mapped[str] = mapped_column(String(20))
+    feature_names: Mapped[list] = mapped_column(JSON)
+    class_names: Mapped[list | None] = mapped_column(JSON)
+    series_metadata: Mapped[dict] = mapped_column(JSON)
+    checkpoints: Mapped[list] = mapped_column(JSON)
+    tensors: Mapped[list] = mapped_column(JSON)
+    artifact: Mapped[str] = mapped_column(String(300))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "format": self.format,
+            "digest": self.digest,
+            "task": self.task,
+            "feature_names": self.feature_names,
+            "class_names": self.class_names,
+            "metadata": self.series_metadata,
+            "epochs": [checkpoint["epoch"] for checkpoint in self.checkpoints],
+            "checkpoints": [{key: checkpoint[key] for key in ("epoch", "digest", "size_bytes")}
+                            for checkpoint in self.checkpoints],
+            "tensors": self.tensors,
+            "size_bytes": self.size_bytes,
+            "created_at": _aware(self.created_at).isoformat(),
+        }
+
+
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 
@@ -127,8 +171,11 @@ class JobRecord(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    model_id: Mapped[str] = mapped_column(String(32))
-    dataset_id: Mapped[str] = mapped_column(String(32))
+    # A training-health job has a checkpoint series instead of a model, and
+    # its dataset is optional.
+    model_id: Mapped[str | None] = mapped_column(String(32))
+    dataset_id: Mapped[str | None] = mapped_column(String(32))
+    checkpoints_id: Mapped[str | None] = mapped_column(String(32), index=True)
     method: Mapped[str] = mapped_column(String(40))
     parameters: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
@@ -154,6 +201,7 @@ class JobRecord(Base):
             "id": self.id,
             "model_id": self.model_id,
             "dataset_id": self.dataset_id,
+            "checkpoints_id": self.checkpoints_id,
             "method": self.method,
             "parameters": self.parameters,
             "status": self.status,

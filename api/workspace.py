@@ -25,6 +25,7 @@ from explainer import (
     NotFoundError,
     RemoteModel,
     UnusableInputError,
+    load_checkpoints,
     load_dataset,
     load_model,
 )
@@ -33,6 +34,7 @@ from .config import Settings
 from .storage import (
     FINAL_STATES,
     ArtifactStore,
+    CheckpointSeriesRecord,
     ChunkRecord,
     DatasetRecord,
     JobRecord,
@@ -82,6 +84,7 @@ class Workspace:
         self.artifacts = ArtifactStore(settings.data_dir / "artifacts")
         self._models = _LruCache(settings.model_cache_size)
         self._datasets = _LruCache(settings.model_cache_size)
+        self._checkpoint_series = _LruCache(settings.model_cache_size)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -242,19 +245,97 @@ class Workspace:
 
         return described, self._datasets.get_or_create((record.digest, record.target), load)
 
+    # Checkpoint series ------------------------------------------------------
+
+    def add_checkpoints(self, architecture: bytes, weights: list[bytes], *, epochs=None, name: str | None = None,
+                        metadata: dict | None = None) -> dict:
+        """Check and store an architecture with one safetensors weights file per checkpoint.
+
+        Everything is loaded and checked first (:func:`explainer.load_checkpoints`),
+        so that a rejected upload leaves nothing behind.
+        """
+        series = load_checkpoints(architecture, weights, epochs=epochs, metadata=metadata)
+        model = series.model
+        view = model.layer_view()
+        state = series.states[0]
+        # In the architecture's order: parameters, then buffers.
+        tensors = [
+            {"name": tensor_name, "shape": list(state[tensor_name].shape),
+             "dtype": str(state[tensor_name].dtype).removeprefix("torch."),
+             "kind": "parameter" if tensor_name in view.parameters else "buffer"}
+            for tensor_name in [*view.parameters, *view.buffers] if tensor_name in state
+        ]
+        series_id = new_id()
+        folder = f"checkpoints/{series_id}"
+        with self.session() as session:
+            check_name_free(session, CheckpointSeriesRecord, name, "checkpoint")
+            try:
+                artifact = self.artifacts.write(f"{folder}/architecture.bin", architecture)
+                checkpoints = [
+                    {"epoch": epoch, "digest": digest, "size_bytes": len(data),
+                     "artifact": self.artifacts.write(f"{folder}/{position:05d}.safetensors", data)}
+                    for position, (epoch, digest, data) in enumerate(zip(series.epochs, series.digests, weights))
+                ]
+                record = CheckpointSeriesRecord(
+                    id=series_id, name=name, digest=model.digest, format=model.format, task=model.task,
+                    feature_names=list(model.feature_names),
+                    class_names=None if model.class_names is None else list(model.class_names),
+                    series_metadata=model.metadata, checkpoints=checkpoints, tensors=tensors,
+                    artifact=artifact, size_bytes=len(architecture) + sum(len(data) for data in weights),
+                )
+                session.add(record)
+                session.commit()
+            except BaseException:
+                self.artifacts.delete_tree(folder)
+                raise
+        self._checkpoint_series.get_or_create(series_id, lambda: series)
+        logger.info("registered checkpoint series %s (%s, %s, %d checkpoints)", series_id, name, model.format,
+                    len(series))
+        return record.to_dict()
+
+    def list_checkpoints(self) -> list[dict]:
+        with self.session() as session:
+            records = session.scalars(select(CheckpointSeriesRecord).order_by(CheckpointSeriesRecord.created_at))
+            return [record.to_dict() for record in records.all()]
+
+    def get_checkpoints(self, reference: str) -> dict:
+        with self.session() as session:
+            return find_by_reference(session, CheckpointSeriesRecord, reference, "checkpoint").to_dict()
+
+    def delete_checkpoints(self, reference: str) -> None:
+        with self.session() as session:
+            record = find_by_reference(session, CheckpointSeriesRecord, reference, "checkpoint")
+            session.delete(record)
+            session.commit()
+        self.artifacts.delete_tree(f"checkpoints/{record.id}")
+        logger.info("deleted checkpoint series %s", record.id)
+
+    def load_checkpoint_series(self, reference: str) -> tuple[dict, explainer.CheckpointSeries]:
+        """Return the series' record and the loaded series, from the cache when possible."""
+        with self.session() as session:
+            stored = find_by_reference(session, CheckpointSeriesRecord, reference, "checkpoint")
+        record = stored.to_dict()
+
+        def load() -> explainer.CheckpointSeries:
+            return load_checkpoints(
+                self.artifacts.read(stored.artifact),
+                [self.artifacts.read(checkpoint["artifact"]) for checkpoint in stored.checkpoints],
+                epochs=record["epochs"], metadata=record["metadata"],
+            )
+
+        # A record's files never change, so its id identifies the loaded series.
+        return record, self._checkpoint_series.get_or_create(stored.id, load)
+
     # Jobs -------------------------------------------------------------------
 
     def create_job(self, model_reference: str, dataset_reference: str, method: str, parameters: dict) -> dict:
         """Validate a request cheaply and store it as a queued job."""
         model_record, model = self.load_model(model_reference)
         dataset_record, dataset = self.load_dataset(dataset_reference)
-        if method not in explainer.METHODS:
-            raise InvalidParameterError(f"method must be one of {list(explainer.METHODS)}, got {method!r}.")
-        if method == "integrated-gradients" and not model.supports_gradients:
+        if method in explainer.GRADIENT_METHODS and not model.supports_gradients:
             raise UnusableInputError(
-                f"integrated gradients needs a differentiable PyTorch model, but model "
-                f"{model_reference!r} is a {model.format} model. Methods that apply to it: "
-                f"{list(model.applicable_methods())}.",
+                f"{method} needs a differentiable PyTorch model, but model {model_reference!r} is a "
+                f"{model.format} model. Methods that apply to it: {list(model.applicable_methods())}.",
                 details={"applicable_methods": list(model.applicable_methods())},
             )
         if method == "permutation" and dataset.target is None:
@@ -262,7 +343,22 @@ class Workspace:
                 f"permutation importance needs true labels, but dataset {dataset_reference!r} has "
                 "no target column; upload it with a target."
             )
-        model.select_features(dataset.frame)
+        explainer.check_parameters(model, dataset, method, parameters)
+        return self._queue_job(method, parameters, model_id=model_record["id"], dataset_id=dataset_record["id"])
+
+    def create_diagnosis_job(self, checkpoints_reference: str, dataset_reference: str | None,
+                             parameters: dict) -> dict:
+        """Validate a training-health request and store it as a queued job."""
+        record, series = self.load_checkpoint_series(checkpoints_reference)
+        dataset_id = dataset = None
+        if dataset_reference is not None:
+            dataset_record, dataset = self.load_dataset(dataset_reference)
+            dataset_id = dataset_record["id"]
+        explainer.check_parameters(series, dataset, "training-health", parameters)
+        return self._queue_job("training-health", parameters, checkpoints_id=record["id"], dataset_id=dataset_id)
+
+    def _queue_job(self, method: str, parameters: dict, **inputs) -> dict:
+        """Store a queued job on ``inputs`` (model_id, dataset_id, checkpoints_id), unless the queue is full."""
         with self.session() as session:
             # A split job waits too while none of its chunks has started.
             started_chunks = select(ChunkRecord.job_id).where(
@@ -276,14 +372,22 @@ class Workspace:
                     f"{queued} jobs are already waiting to run, the limit of this deployment "
                     "(EXPLAINER_MAX_QUEUED_JOBS); retry later."
                 )
-            job = JobRecord(
-                id=new_id(), model_id=model_record["id"], dataset_id=dataset_record["id"],
-                method=method, parameters=parameters, status="queued", progress=0.0,
-            )
+            job = JobRecord(id=new_id(), method=method, parameters=parameters, status="queued", progress=0.0,
+                            **inputs)
             session.add(job)
             session.commit()
-        logger.info("job %s queued: %s on model %s, dataset %s", job.id, method, job.model_id, job.dataset_id)
+        logger.info("job %s queued: %s on %s", job.id, method,
+                    ", ".join(f"{key} {value}" for key, value in inputs.items() if value is not None))
         return job.to_dict()
+
+    def load_job_inputs(self, job: JobRecord) -> tuple:
+        """Return what the job explains (a Model, or a CheckpointSeries) and its Dataset, or None."""
+        if job.checkpoints_id is not None:
+            _, subject = self.load_checkpoint_series(job.checkpoints_id)
+        else:
+            _, subject = self.load_model(job.model_id)
+        dataset = None if job.dataset_id is None else self.load_dataset(job.dataset_id)[1]
+        return subject, dataset
 
     def get_job(self, job_id: str) -> dict:
         with self.session() as session:
@@ -292,10 +396,13 @@ class Workspace:
                 raise NotFoundError(f"job {job_id!r} does not exist; list jobs with GET /explanations.")
             return job.to_dict()
 
-    def list_jobs(self, limit: int = 100) -> list[dict]:
+    def list_jobs(self, limit: int = 100, *, checkpoints_id: str | None = None) -> list[dict]:
+        """Return the newest jobs first, or only the diagnoses of one series when ``checkpoints_id`` is given."""
+        query = select(JobRecord).order_by(JobRecord.created_at.desc()).limit(limit)
+        if checkpoints_id is not None:
+            query = query.where(JobRecord.checkpoints_id == checkpoints_id)
         with self.session() as session:
-            jobs = session.scalars(select(JobRecord).order_by(JobRecord.created_at.desc()).limit(limit)).all()
-            return [job.to_dict() for job in jobs]
+            return [job.to_dict() for job in session.scalars(query).all()]
 
     def job_result(self, job_id: str) -> dict | None:
         with self.session() as session:

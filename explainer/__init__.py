@@ -12,7 +12,7 @@ from ._errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from ._explain import METHODS, explain
+from ._explain import GRADIENT_METHODS, METHODS, check_parameters, explain
 from .checkpoints import CheckpointSeries, load_checkpoints
 from .data import Dataset, load_dataset
 from .methods import (
@@ -36,6 +36,7 @@ __all__ = [
     "Dataset",
     "ExplainerError",
     "ForbiddenError",
+    "GRADIENT_METHODS",
     "METHODS",
     "InvalidParameterError",
     "Model",
@@ -48,6 +49,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeoutError",
     "check_allowed_url",
+    "check_parameters",
     "load_dataset",
     "load_model",
     "explain",

@@ -1,4 +1,4 @@
-"""One entry point that runs any method on a model and a dataset.
+"""One entry point that runs any method on a model, or a series of checkpoints, and a dataset.
 
 The service, its job workers and the command line all call :func:`explain`,
 so that a method's parameters mean the same everywhere.
@@ -9,20 +9,48 @@ from __future__ import annotations
 import numpy as np
 
 from ._errors import InvalidParameterError, UnusableInputError
+from .checkpoints import CheckpointSeries
 from .data import Dataset
-from .methods import integrated_gradients, permutation_importance, shap_values
-from .methods._common import ProgressCallback, check_positive_int
+from .methods import (
+    integrated_gradients,
+    layer_attributions,
+    neuron_attributions,
+    permutation_importance,
+    shap_values,
+    training_health,
+)
+from .methods._common import ProgressCallback, check_choice, check_positive_int
+from .methods._integrated_gradients import check_differentiable
+from .methods._layers import LAYER_METHODS, NEURON_METHODS, check_layers, reject_interpolated_categories
 from .models import Model
 
-METHODS = ("permutation", "shap", "integrated-gradients")
+METHODS = (
+    "permutation", "shap", "integrated-gradients", "layer-attributions", "neuron-attributions",
+    "training-health",
+)
+# Methods that differentiate a PyTorch model.
+GRADIENT_METHODS = ("integrated-gradients", "layer-attributions", "neuron-attributions")
+# Methods whose subject is a CheckpointSeries instead of a Model, and whose
+# dataset is optional.
+SERIES_METHODS = ("training-health",)
 
 # Parameters each method accepts; anything else is rejected by name.
 _ROW_PARAMETERS = {"n_rows", "row_indices", "random_state"}
+_PATH_PARAMETERS = {"baseline", "n_steps", "target", "output_space", "internal_batch_size"}
 ACCEPTED_PARAMETERS = {
     "permutation": {"scoring", "n_repeats", "random_state", "feature_groups", "max_rows"},
     "shap": _ROW_PARAMETERS | {"background_size", "output_space", "explainer", "max_evals"},
-    "integrated-gradients": _ROW_PARAMETERS
-    | {"baseline", "n_steps", "method", "target", "output_space", "internal_batch_size"},
+    # "method" is the integral rule here, kept for compatibility. The layer
+    # methods call it integration_method, as the library functions do.
+    "integrated-gradients": _ROW_PARAMETERS | _PATH_PARAMETERS | {"method", "noise_tunnel", "n_baselines"},
+    "layer-attributions": _ROW_PARAMETERS | _PATH_PARAMETERS | {"layer", "layer_method", "integration_method"},
+    "neuron-attributions": _ROW_PARAMETERS | _PATH_PARAMETERS
+    | {"layer", "neuron", "neuron_method", "integration_method"},
+    "training-health": {"n_bins", "near_zero_epsilon", "max_rows", "random_state"},
+}
+REQUIRED_PARAMETERS = {
+    "layer-attributions": ("layer",),
+    "neuron-attributions": ("layer", "neuron"),
 }
 DEFAULT_N_ROWS = 100
 
@@ -56,8 +84,28 @@ def select_rows(dataset: Dataset, *, n_rows=None, row_indices=None, random_state
     return dataset.frame.iloc[indices].reset_index(drop=True), indices
 
 
-def check_parameters(model: Model, dataset: Dataset, method: str, parameters: dict | None) -> dict:
-    """Reject an unknown method or parameter; returns a copy with the default seed set."""
+def check_parameters(subject, dataset: Dataset | None, method: str, parameters: dict | None) -> dict:
+    """Check a request before any expensive work, and return a copy of the parameters with the default seed.
+
+    Parameters
+    ----------
+    subject : Model or CheckpointSeries
+        A CheckpointSeries for ``training-health``, a Model otherwise.
+    dataset : Dataset or None
+        None only for ``training-health``, which then describes the weights alone.
+    method : str
+        One of :data:`METHODS`.
+    parameters : dict or None
+
+    Raises
+    ------
+    InvalidParameterError
+        An unknown method or parameter, a missing required parameter, or an
+        unknown layer name.
+    UnusableInputError
+        The method does not apply to the model, a layer accepts no hooks, or
+        the dataset lacks the model's features.
+    """
     if method not in METHODS:
         raise InvalidParameterError(f"method must be one of {list(METHODS)}, got {method!r}.")
     parameters = dict(parameters or {})
@@ -67,12 +115,45 @@ def check_parameters(model: Model, dataset: Dataset, method: str, parameters: di
             f"unknown parameter(s) {unknown} for method {method!r}; accepted: "
             f"{sorted(ACCEPTED_PARAMETERS[method])}."
         )
+    missing = [name for name in REQUIRED_PARAMETERS.get(method, ()) if parameters.get(name) is None]
+    if missing:
+        raise InvalidParameterError(f"method {method!r} needs the parameter(s) {missing}; add them to the parameters.")
+
+    if method in SERIES_METHODS:
+        if not isinstance(subject, CheckpointSeries):
+            raise InvalidParameterError(
+                f"method {method!r} explains a CheckpointSeries from load_checkpoints, got "
+                f"{type(subject).__name__}."
+            )
+        model = subject.model
+    else:
+        if not isinstance(subject, Model):
+            raise InvalidParameterError(f"method {method!r} explains a Model, got {type(subject).__name__}.")
+        if dataset is None:
+            raise InvalidParameterError(f"method {method!r} needs a dataset.")
+        model = subject
+    if method in GRADIENT_METHODS:
+        check_differentiable(model, method)
+    if method == "layer-attributions":
+        algorithm = check_choice("layer_method", parameters.get("layer_method") or "integrated-gradients",
+                                 LAYER_METHODS)
+        check_layers(model, parameters["layer"])
+        if algorithm == "conductance":
+            reject_interpolated_categories(model, "layer conductance")
+    if method == "neuron-attributions":
+        algorithm = check_choice("neuron_method", parameters.get("neuron_method") or "integrated-gradients",
+                                 NEURON_METHODS)
+        if not isinstance(parameters["layer"], str):
+            raise InvalidParameterError(f"layer must be one layer's qualified name, got {parameters['layer']!r}.")
+        check_layers(model, parameters["layer"])
+        reject_interpolated_categories(model, f"neuron {algorithm}")
+
     # Check the columns once, before any expensive work.
-    model.select_features(dataset.frame)
+    if dataset is not None:
+        model.select_features(dataset.frame)
     # Seeded unless the caller says otherwise, so that the same request gives
     # the same numbers from the library, the service and the command line.
-    if method != "integrated-gradients":
-        parameters.setdefault("random_state", 0)
+    parameters.setdefault("random_state", 0)
     return parameters
 
 
@@ -91,48 +172,83 @@ def permutation_inputs(dataset: Dataset, parameters: dict):
 
 
 def explain(
-    model: Model,
-    dataset: Dataset,
+    subject,
+    dataset: Dataset | None,
     *,
     method: str,
     parameters: dict | None = None,
     progress: ProgressCallback | None = None,
 ):
-    """Run ``method`` on ``model`` over ``dataset`` and return its result.
+    """Run ``method`` on ``subject`` over ``dataset`` and return its result.
 
     Parameters
     ----------
-    model : Model
-    dataset : Dataset
-        For ``permutation`` it must have a target column.
-    method : {"permutation", "shap", "integrated-gradients"}
+    subject : Model or CheckpointSeries
+        The model to explain; for ``training-health``, the checkpoints of
+        :func:`explainer.load_checkpoints`.
+    dataset : Dataset or None
+        For ``permutation`` it must have a target column. For
+        ``training-health`` it is optional: its rows give the activation
+        statistics, and its target the loss and gradient norms.
+    method : str
+        ``permutation``, ``shap``, ``integrated-gradients``,
+        ``layer-attributions``, ``neuron-attributions`` or ``training-health``.
     parameters : dict
         The method's keyword options (see each method), plus ``n_rows`` or
         ``row_indices`` choosing the rows that local methods explain
         (default: a seeded sample of 100 rows), and ``max_rows`` capping
-        the rows permutation importance scores on.
+        the rows permutation importance and training health use. The layer
+        methods take their algorithm as ``layer_method`` or
+        ``neuron_method`` and their integral rule as ``integration_method``;
+        integrated gradients keeps the name ``method`` for its rule.
     """
-    parameters = check_parameters(model, dataset, method, parameters)
+    parameters = check_parameters(subject, dataset, method, parameters)
+    if method == "training-health":
+        return _training_health(subject, dataset, parameters, progress)
     if method == "permutation":
         frame, y, options = permutation_inputs(dataset, parameters)
         return permutation_importance(
-            model, frame, y, dataset_digest=dataset.digest, progress=progress, **options
+            subject, frame, y, dataset_digest=dataset.digest, progress=progress, **options
         )
 
-    random_state = parameters.get("random_state", 0)
     rows, indices = select_rows(
         dataset,
         n_rows=parameters.pop("n_rows", None),
         row_indices=parameters.pop("row_indices", None),
-        random_state=random_state,
+        random_state=parameters["random_state"],
     )
     if method == "shap":
         return shap_values(
-            model, rows, background=dataset.frame, row_indices=indices,
+            subject, rows, background=dataset.frame, row_indices=indices,
             dataset_digest=dataset.digest, progress=progress, **parameters,
         )
-    parameters.pop("random_state", None)
-    return integrated_gradients(
-        model, rows, reference=dataset.frame, row_indices=indices,
-        dataset_digest=dataset.digest, progress=progress, **parameters,
+    provenance = {"reference": dataset.frame, "row_indices": indices, "dataset_digest": dataset.digest,
+                  "progress": progress}
+    if method == "integrated-gradients":
+        # random_state also seeds the noise tunnel and the sampled baselines.
+        return integrated_gradients(subject, rows, **provenance, **parameters)
+
+    # The layer methods draw nothing at random: the seed chose the rows.
+    parameters.pop("random_state")
+    if method == "layer-attributions":
+        algorithm = parameters.pop("layer_method", None) or "integrated-gradients"
+        return layer_attributions(subject, rows, method=algorithm, **provenance, **_without_none(parameters))
+    algorithm = parameters.pop("neuron_method", None) or "integrated-gradients"
+    return neuron_attributions(subject, rows, method=algorithm, **provenance, **_without_none(parameters))
+
+
+def _without_none(parameters: dict) -> dict:
+    """Drop options given as None, so that the method's defaults apply."""
+    return {name: value for name, value in parameters.items() if value is not None}
+
+
+def _training_health(series: CheckpointSeries, dataset: Dataset | None, parameters: dict, progress):
+    """Run training_health on the dataset's feature rows and, when it has one, its target."""
+    X = y = None
+    if dataset is not None:
+        X = dataset.features
+        y = None if dataset.target is None else dataset.target_values()
+    options = {name: value for name, value in parameters.items() if value is not None}
+    return training_health(
+        series, X, y, dataset_digest=None if dataset is None else dataset.digest, progress=progress, **options,
     )

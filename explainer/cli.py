@@ -10,7 +10,8 @@ from pathlib import Path
 from ._errors import ExplainerError, InvalidParameterError
 
 METHOD_ALIASES = {"permutation": "permutation", "shap": "shap", "ig": "integrated-gradients",
-                  "integrated-gradients": "integrated-gradients"}
+                  "integrated-gradients": "integrated-gradients", "layer-attributions": "layer-attributions",
+                  "neuron-attributions": "neuron-attributions"}
 
 
 def _json_argument(text: str | None, option: str) -> dict | None:
@@ -45,13 +46,15 @@ def _build_parser() -> argparse.ArgumentParser:
     explain.add_argument("model", help="model file (skops, TorchScript; pickle with --allow-pickle)")
     explain.add_argument("data", help="CSV or Parquet file")
     explain.add_argument("--method", required=True, choices=sorted(METHOD_ALIASES),
-                         help="permutation, shap, or ig (integrated gradients)")
+                         help="permutation, shap, ig (integrated gradients), layer-attributions or "
+                              "neuron-attributions (these two take layer, and neuron, in --parameters)")
     explain.add_argument("--target", help="target column of DATA (required by permutation)")
     explain.add_argument("--parameters", help="method parameters as a JSON object, or @file")
     explain.add_argument("--metadata", help="model metadata as a JSON object, or @file "
                          "(feature_names, task, class_names for TorchScript)")
     explain.add_argument("--n-repeats", type=int, help="permutation repeats")
-    explain.add_argument("--n-rows", type=int, help="rows explained by shap or ig (default 100)")
+    explain.add_argument("--n-rows", type=int,
+                         help="rows explained by shap, ig and the layer methods (default 100)")
     explain.add_argument("--random-state", type=int, help="seed")
     explain.add_argument("--allow-pickle", action="store_true",
                          help="load pickle/joblib files; this runs code from the file")
@@ -85,7 +88,8 @@ def _build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--model", required=True, help="model id or name registered in the service")
     submit.add_argument("--dataset", required=True, help="dataset id or name registered in the service")
     submit.add_argument("--method", required=True, choices=sorted(METHOD_ALIASES),
-                        help="permutation, shap, or ig (integrated gradients)")
+                        help="permutation, shap, ig (integrated gradients), layer-attributions or "
+                             "neuron-attributions")
     submit.add_argument("--parameters", help="method parameters as a JSON object, or @file")
     submit.add_argument("--timeout", type=float, default=3600, help="seconds to follow the job (default 3600)")
     submit.add_argument("--output", help="write the JSON here instead of standard output")

@@ -191,6 +191,7 @@ class SweepResult(_Result):
     row_values: list
     row_predictions: np.ndarray
     row_indices: list | None
+    notes: tuple = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ screenshots of the views it visits to var/test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ from tests.conftest import ROOT
 
 try:
     from playwright.sync_api import Page, expect, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 except ImportError as error:
     raise ImportError(
         "the browser tests need the Python package playwright, which scripts/setup.sh installs "
@@ -339,7 +341,8 @@ def test_controls_named_and_fit_phone(page, page_errors):
         .map((control) => control.outerHTML)""")
     assert unnamed == []
 
-    tabs = {"Global importance": "global", "Explain a prediction": "explain-prediction", "Simulator": "simulator"}
+    tabs = {"Global importance": "global", "Explain a prediction": "explain-prediction", "Simulator": "simulator",
+            "Training health": "training-health-empty"}
     for viewport, suffix in ((DESKTOP, ""), (PHONE, "-phone")):
         page.set_viewport_size(viewport)
         for tab, name in tabs.items():
@@ -358,6 +361,9 @@ def test_controls_named_and_fit_phone(page, page_errors):
     expect(page.get_by_role("tab", name="Explain a prediction")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#panel-row")).to_be_visible()
     page.keyboard.press("End")
+    expect(page.get_by_role("tab", name="Training health")).to_be_focused()
+    expect(page.locator("#panel-training")).to_be_visible()
+    page.keyboard.press("ArrowLeft")
     expect(page.get_by_role("tab", name="Simulator")).to_be_focused()
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none", "the focused tab shows a focus outline"
@@ -375,3 +381,228 @@ def test_controls_named_and_fit_phone(page, page_errors):
     page.keyboard.press("Space")
     expect(page.locator("#sim-prediction")).to_have_attribute("data-changes", compact_json({"age": None}))
     assert page_errors == []
+
+
+def upload_checkpoint_series(server, folder, network: dict) -> dict:
+    """Upload a network of datasets/train_checkpoints.py with POST /checkpoints; return the series."""
+    files = [("architecture", (network["architecture"], (folder / network["architecture"]).read_bytes()))]
+    files += [("weights", (name, (folder / name).read_bytes())) for name in network["weights"]]
+    data = {"name": network["name"], "epochs": json.dumps(network["epochs"])}
+    response = requests.post(f"{server.url}/checkpoints", files=files, data=data, timeout=120)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def latest_diagnosis(server, series_id: str) -> dict:
+    """The newest training-health job of a series, with its result."""
+    jobs = requests.get(f"{server.url}/checkpoints/{series_id}/diagnoses", timeout=30).json()["jobs"]
+    return requests.get(f"{server.url}/explanations/{jobs[0]['id']}", timeout=30).json()
+
+
+def chart_data(page: Page, canvas_id: str) -> dict:
+    """The labels, each dataset's label and data, and the value axis type of the chart on a canvas."""
+    return page.evaluate("""id => {
+        const chart = Chart.getChart(document.getElementById(id));
+        const valueAxis = chart.options.indexAxis === "y" ? "x" : "y";
+        return {
+            labels: chart.data.labels ?? null,
+            datasets: chart.data.datasets.map((dataset) => ({ label: dataset.label, data: dataset.data })),
+            scale: chart.scales[valueAxis].type,
+        };
+    }""", canvas_id)
+
+
+def run_diagnosis(page: Page) -> None:
+    """Run the diagnosis from the page, recording the job states the form goes through in window.jobStates."""
+    page.evaluate("""() => {
+        window.jobStates = [];
+        const form = document.getElementById("training-form");
+        new MutationObserver(() => window.jobStates.push({
+            status: form.dataset.status,
+            progressVisible: !form.querySelector("[data-progress]").hidden,
+        })).observe(form, { attributes: true, attributeFilter: ["data-status"] });
+    }""")
+    page.get_by_role("button", name="Run the diagnosis").click()
+    expect(page.locator("#training-form")).to_have_attribute("data-status", "succeeded", timeout=120_000)
+    expect(page.locator("#training-results")).to_be_visible()
+
+
+def test_training_health_shows_vanishing_gradients(page, server, checkpoints_dir, checkpoint_networks, page_errors):
+    network = checkpoint_networks["vanishing"]
+    folder = checkpoints_dir / "vanishing"
+    page.get_by_role("tab", name="Training health").click()
+    expect(page.locator("#checkpoints-summary")).to_have_text("No checkpoint series is uploaded.")
+    expect(page.locator("#training-form [data-error]")).to_have_text(
+        "Upload a checkpoint series with the form to run the diagnosis.")
+    expect(page.get_by_role("button", name="Run the diagnosis")).to_be_disabled()
+
+    page.get_by_label("Architecture").set_input_files(folder / network["architecture"])
+    # Chosen last epoch first: the page sends the files in the order of their names.
+    page.get_by_label("Weights, one safetensors file per checkpoint").set_input_files(
+        [folder / name for name in reversed(network["weights"])])
+    page.get_by_label("Epoch labels").fill(", ".join(network["epochs"]))
+    page.get_by_label("Series name").fill("vanishing")
+    expect(page.locator("#checkpoints-order li")).to_have_text(
+        [f"epoch {epoch}: {name}" for epoch, name in zip(network["epochs"], network["weights"])])
+    page.get_by_role("button", name="Upload checkpoints").click()
+    expect(page.locator("#checkpoints-upload-status")).to_contain_text("Checkpoint series vanishing uploaded")
+
+    series = requests.get(f"{server.url}/checkpoints/vanishing", timeout=30).json()
+    assert series["epochs"] == network["epochs"]
+    digests = [f"sha256:{hashlib.sha256((folder / name).read_bytes()).hexdigest()}" for name in network["weights"]]
+    assert [checkpoint["digest"] for checkpoint in series["checkpoints"]] == digests
+    expect(page.locator("#checkpoints-select option:checked")).to_have_text("vanishing")
+    expect(page.locator("#training-dataset option:checked")).to_have_text("breast_cancer")
+
+    run_diagnosis(page)
+    states = page.evaluate("window.jobStates")
+    assert any(state["status"] in ("queued", "running") and state["progressVisible"] for state in states), states
+    expect(page.locator("#training-form [data-progress]")).to_be_hidden()
+    job = latest_diagnosis(server, series["id"])
+    result = job["result"]
+    breast_cancer = requests.get(f"{server.url}/datasets/breast_cancer", timeout=30).json()
+    assert job["dataset_id"] == breast_cancer["id"]
+    assert result["n_rows"] == breast_cancer["n_rows"]
+
+    vanishing = [finding for finding in result["findings"] if finding["problem"] == "vanishing-gradients"]
+    assert "layer1.weight" in [finding["layer"] for finding in vanishing]
+    group = page.locator('.finding-group[data-problem="vanishing-gradients"]')
+    expect(group.locator("h3")).to_have_text(f"Vanishing gradients: {len(vanishing)} layers")
+    shown_layers = group.locator(".finding").evaluate_all("items => items.map((item) => item.dataset.layer)")
+    assert shown_layers == [finding["layer"] for finding in vanishing]
+    first_layer = next(finding for finding in vanishing if finding["layer"] == "layer1.weight")
+    item = group.locator('.finding[data-layer="layer1.weight"]')
+    expect(item).to_contain_text(f"layer1.weight, worst at checkpoint {first_layer['checkpoint']}")
+    expect(item).to_contain_text("flagged below 0.001")
+    expect(group.locator(".remedies li")).to_have_count(len(first_layer["remedies"]))
+    expect(page.locator("#training-all-clear")).to_have_count(0)
+
+    # The histogram starts at the first flagged tensor. Its lines are the counts at each checkpoint.
+    tensor_select = page.get_by_label("Tensor of the weight histogram")
+    expect(tensor_select).to_have_value("layer1.weight")
+    for tensor in ("layer1.weight", "output.weight"):
+        tensor_select.select_option(tensor)
+        expect(page.locator("#histogram-chart")).to_have_attribute("data-tensor", tensor)
+        weights = result["weights"][tensor]
+        histogram = chart_data(page, "histogram-chart")
+        assert [dataset["label"] for dataset in histogram["datasets"]] == [f"epoch {e}" for e in result["epochs"]]
+        assert [[point["y"] for point in dataset["data"]] for dataset in histogram["datasets"]] \
+            == weights["histogram_counts"], tensor
+        edges = weights["histogram_edges"]
+        centers = [(low + high) / 2 for low, high in zip(edges, edges[1:])]
+        assert [point["x"] for point in histogram["datasets"][0]["data"]] == pytest.approx(centers)
+        table_counts = page.locator("#histogram-figure tbody tr td:last-child").all_text_contents()
+        assert table_counts == [", ".join(map(str, counts)) for counts in weights["histogram_counts"]]
+
+    gradients = chart_data(page, "gradient-chart")
+    assert gradients["labels"] == list(result["gradients"])
+    assert gradients["datasets"][0]["data"] == [entry["norm"][-1] for entry in result["gradients"].values()]
+    assert gradients["scale"] == "logarithmic", "the gradient norms span orders of magnitude"
+    expect(page.locator("#training-checkpoint-label")).to_have_text(f"epoch {result['epochs'][-1]}")
+
+    page.get_by_label("Checkpoint of the per-layer bars").focus()
+    page.keyboard.press("Home")
+    expect(page.locator("#training-checkpoint-label")).to_have_text(f"epoch {result['epochs'][0]}")
+    gradients = chart_data(page, "gradient-chart")
+    assert gradients["datasets"][0]["data"] == [entry["norm"][0] for entry in result["gradients"].values()]
+
+    saturating = [name for name, entry in result["activations"].items()
+                  if any(value is not None for value in entry["saturated_fraction"])]
+    activations = chart_data(page, "activation-chart")
+    assert activations["labels"] == saturating
+    assert activations["datasets"][0]["label"] == "Saturated activations"
+    assert activations["datasets"][0]["data"] == [result["activations"][name]["saturated_fraction"][0]
+                                                  for name in saturating]
+
+    weight_tensors = [name for name, entry in result["weights"].items() if entry["kind"] == "weight"]
+    norms = chart_data(page, "weight-norm-chart")
+    assert norms["labels"] == result["epochs"]
+    assert {dataset["label"]: dataset["data"] for dataset in norms["datasets"]} \
+        == {name: result["weights"][name]["l2_norm"] for name in weight_tensors}
+    ratios = chart_data(page, "update-ratio-chart")
+    assert ratios["labels"] == result["epochs"][1:]
+    assert {dataset["label"]: dataset["data"] for dataset in ratios["datasets"]} \
+        == {name: result["weights"][name]["update_ratio"][1:] for name in weight_tensors}
+    screenshot(page, "training-health")
+
+    assert unnamed_controls(page.locator("body").aria_snapshot()) == []
+    for viewport in (DESKTOP, PHONE):
+        page.set_viewport_size(viewport)
+        # Chart.js resizes its canvases in an animation frame after the viewport changes.
+        try:
+            page.wait_for_function(
+                "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth", timeout=5_000)
+        except PlaywrightTimeoutError:
+            pass
+        widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= widths[1], f"training health scrolls horizontally at {viewport['width']} px: {widths}"
+    screenshot(page, "training-health-phone")
+    assert page_errors == []
+
+
+def test_training_health_healthy_series_all_clear(page, server, checkpoints_dir, checkpoint_networks, page_errors):
+    series = upload_checkpoint_series(server, checkpoints_dir / "healthy", checkpoint_networks["healthy"])
+    page.get_by_role("tab", name="Training health").click()
+    expect(page.locator("#checkpoints-select option:checked")).to_have_text("healthy")
+    expect(page.locator("#training-dataset option:checked")).to_have_text("breast_cancer")
+    page.get_by_label("Histogram bins").fill("12")
+
+    run_diagnosis(page)
+    result = latest_diagnosis(server, series["id"])["result"]
+    assert result["findings"] == []
+    assert result["parameters"]["n_bins"] == 12
+    expect(page.locator("#training-all-clear")).to_have_text(
+        "No problems found: every statistic is within the thresholds below.")
+    expect(page.locator(".finding")).to_have_count(0)
+    expect(page.locator("#training-thresholds")).to_have_attribute("open", "")
+    expect(page.locator("#training-thresholds tbody tr")).to_have_count(len(result["thresholds"]))
+    histogram = chart_data(page, "histogram-chart")
+    assert all(len(dataset["data"]) == 12 for dataset in histogram["datasets"])
+    expect(page.locator("#gradient-figure")).to_be_visible()
+
+    # Without a dataset only the weights are described.
+    page.get_by_label("Dataset (for activations and gradient norms)").select_option(label="none: describe the weights only")
+    run_diagnosis(page)
+    job = latest_diagnosis(server, series["id"])
+    assert job["dataset_id"] is None
+    assert job["result"]["gradients"] == {}
+    expect(page.locator("#gradient-figure")).to_be_hidden()
+    expect(page.locator("#activation-figure")).to_be_hidden()
+    expect(page.locator("#training-notes")).to_contain_text("Without a dataset only the weights are described")
+    expect(page.locator("#weight-norm-figure")).to_be_visible()
+    assert page_errors == []
+
+
+def test_checkpoint_upload_errors(page, server, checkpoints_dir, checkpoint_networks, page_errors):
+    network = checkpoint_networks["healthy"]
+    folder = checkpoints_dir / "healthy"
+    page.get_by_role("tab", name="Training health").click()
+    page.get_by_label("Architecture").set_input_files(folder / network["architecture"])
+    page.get_by_label("Weights, one safetensors file per checkpoint").set_input_files(
+        [folder / name for name in network["weights"][:3]])
+    error = page.locator("#checkpoints-upload-error")
+
+    page.get_by_label("Epoch labels").fill("0, 1")
+    page.get_by_role("button", name="Upload checkpoints").click()
+    expect(error).to_have_text("Epoch labels must give one label per weights file: 3 files, 2 labels.")
+
+    page.get_by_label("Epoch labels").fill("")
+    page.get_by_label("Metadata").fill('["task", "classification"]')
+    page.get_by_role("button", name="Upload checkpoints").click()
+    expect(error).to_have_text(
+        'Metadata must be a JSON object, such as {"task": "classification"}, got ["task", "classification"].')
+
+    page.get_by_label("Metadata").fill("")
+    not_weights = b"age,income\n39,<=50K\n"
+    page.get_by_label("Weights, one safetensors file per checkpoint").set_input_files(
+        files=[{"name": "epoch-000.safetensors", "mimeType": "application/octet-stream", "buffer": not_weights}])
+    page.get_by_role("button", name="Upload checkpoints").click()
+    problem = requests.post(f"{server.url}/checkpoints", files=[
+        ("architecture", (network["architecture"], (folder / network["architecture"]).read_bytes())),
+        ("weights", ("epoch-000.safetensors", not_weights)),
+    ], timeout=60).json()
+    expect(error).to_have_text(f"Upload failed: {problem['detail']}")
+    assert requests.get(f"{server.url}/checkpoints", timeout=30).json()["checkpoints"] == []
+    expect(page.locator("#checkpoints-select option")).to_have_count(0)
+    expect(page.get_by_role("button", name="Run the diagnosis")).to_be_disabled()
+    assert [error for error in page_errors if f"status of {problem['status']}" not in error] == []

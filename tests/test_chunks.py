@@ -97,3 +97,84 @@ def test_plan_rejects_bad_chunk_rows(adult_model, adult, chunk_rows):
 def test_plan_rejects_unknown_parameters(adult_model, adult):
     with pytest.raises(InvalidParameterError, match="unknown parameter"):
         plan_chunks(adult_model, adult, method="shap", parameters={"rows": 10})
+
+
+@pytest.fixture(scope="module")
+def healthy_network(checkpoints_dir):
+    """A scripted nn.Sequential classifier of the breast-cancer data, whose layers accept hooks."""
+    from explainer import load_model
+
+    return load_model(checkpoints_dir / "healthy" / "architecture.pt")
+
+
+def _assert_close(served, expected, path="result"):
+    """Check nested JSON for equality, floats within float32 rounding (relative 1e-6, absolute 1e-5)."""
+    if isinstance(expected, dict):
+        assert sorted(served) == sorted(expected), path
+        for name in expected:
+            _assert_close(served[name], expected[name], f"{path}.{name}")
+    elif isinstance(expected, list):
+        assert len(served) == len(expected), path
+        for position, (left, right) in enumerate(zip(served, expected)):
+            _assert_close(left, right, f"{path}[{position}]")
+    elif isinstance(expected, float):
+        assert served == pytest.approx(expected, rel=1e-6, abs=1e-5), path
+    else:
+        assert served == expected, path
+
+
+@pytest.mark.parametrize("method, parameters", [
+    ("layer-attributions", {"layer": ["layer1", "relu2"], "baseline": "mean", "n_steps": 40}),
+    ("layer-attributions", {"layer": "relu1", "layer_method": "activations"}),
+    ("neuron-attributions", {"layer": "layer2", "neuron": 3, "n_steps": 40}),
+    ("neuron-attributions", {"layer": "relu2", "neuron": [5], "neuron_method": "conductance", "n_steps": 40}),
+], ids=["layer-ig", "layer-activations", "neuron-ig", "neuron-conductance"])
+def test_layer_methods_in_chunks_match_the_whole_run(healthy_network, breast_cancer, method, parameters):
+    parameters = {"n_rows": 30, **parameters}
+    whole = explain(healthy_network, breast_cancer, method=method, parameters=parameters).to_dict()
+    chunks = plan_chunks(healthy_network, breast_cancer, method=method, parameters=parameters, chunk_rows=7)
+    split = explain_in_chunks(healthy_network, breast_cancer, method=method, parameters=parameters, chunk_rows=7)
+    unsplit = explain_in_chunks(healthy_network, breast_cancer, method=method, parameters=parameters)
+
+    assert len(chunks) == 5
+    assert _without_timing(unsplit) == _without_timing(whole)
+    _assert_close(_without_timing(split), _without_timing(whole))
+
+
+@pytest.mark.parametrize("parameters", [
+    {"noise_tunnel": {"type": "smoothgrad", "n_samples": 4, "stdev": 0.5}},
+    {"baseline": "sample", "n_baselines": 6},
+], ids=["noise-tunnel", "sampled-baselines"])
+def test_random_integrated_gradients_runs_as_one_chunk(healthy_network, breast_cancer, parameters):
+    parameters = {"n_rows": 20, "random_state": 3, **parameters}
+    whole = explain(healthy_network, breast_cancer, method="integrated-gradients", parameters=parameters).to_dict()
+    chunks = plan_chunks(healthy_network, breast_cancer, method="integrated-gradients", parameters=parameters,
+                         chunk_rows=5)
+    chunked = explain_in_chunks(healthy_network, breast_cancer, method="integrated-gradients",
+                                parameters=parameters, chunk_rows=5)
+
+    assert len(chunks) == 1
+    assert _without_timing(chunked) == _without_timing(whole)
+    assert whole["parameters"]["random_state"] == 3
+
+
+def test_training_health_runs_as_one_chunk(checkpoints_dir, checkpoint_networks, breast_cancer):
+    from explainer import load_checkpoints
+
+    entry = checkpoint_networks["dead_relu"]
+    folder = checkpoints_dir / "dead_relu"
+    series = load_checkpoints(folder / entry["architecture"], [folder / name for name in entry["weights"]])
+    parameters = {"n_bins": 8}
+
+    whole = explain(series, breast_cancer, method="training-health", parameters=parameters).to_dict()
+    chunks = plan_chunks(series, breast_cancer, method="training-health", parameters=parameters, chunk_rows=5)
+    chunked = explain_in_chunks(series, breast_cancer, method="training-health", parameters=parameters)
+
+    assert chunks == [{"whole": True}]
+    assert _without_timing(chunked) == _without_timing(whole)
+    assert [finding["layer"] for finding in whole["findings"]] == ["relu1"]
+
+
+def test_training_health_needs_a_series(healthy_network, breast_cancer):
+    with pytest.raises(InvalidParameterError, match="explains a CheckpointSeries from load_checkpoints, got TorchModel"):
+        plan_chunks(healthy_network, breast_cancer, method="training-health", parameters={})

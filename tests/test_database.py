@@ -34,7 +34,7 @@ from api.storage import (
 from tests.conftest import DATASETS, ROOT, free_port
 
 TIMEOUT = 60
-HEAD = "0002"
+HEAD = "0003"
 
 # The tables exactly as `Base.metadata.create_all` made them on SQLite before
 # the service used migrations (revision 0001).
@@ -172,9 +172,34 @@ def test_schema_comparison_detects_missing_revision(empty_database):
 
     added_tables = {item[1].name for item in differences if item[0] == "add_table"}
     added_columns = {f"{item[2]}.{item[3].name}" for item in differences if item[0] == "add_column"}
-    assert added_tables == {"job_chunks"}
-    assert added_columns == {"jobs.chunks_total", "jobs.chunks_done"}
+    assert added_tables == {"job_chunks", "checkpoint_series"}
+    assert added_columns == {"jobs.chunks_total", "jobs.chunks_done", "jobs.checkpoints_id"}
     assert database_revision(empty_database) == "0001"
+
+
+def test_downgrade_from_0003_drops_training_health_jobs(empty_database):
+    upgrade_database(empty_database)
+    engine = open_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            for job_id, model_id, checkpoints_id in (("d" * 32, "a" * 32, None), ("e" * 32, None, "f" * 32)):
+                connection.execute(text(
+                    "INSERT INTO jobs (id, model_id, dataset_id, checkpoints_id, method, parameters, status, "
+                    "progress, cancel_requested, attempts, chunks_done, created_at) VALUES (:id, :model_id, "
+                    "'b', :checkpoints_id, 'permutation', '{}', 'queued', 0, false, 0, 0, CURRENT_TIMESTAMP)"),
+                    {"id": job_id, "model_id": model_id, "checkpoints_id": checkpoints_id})
+        with engine.connect() as connection:
+            command.downgrade(migration_config(connection=connection), "0002")
+            connection.commit()
+            remaining = connection.execute(text("SELECT id FROM jobs")).scalars().all()
+            tables = set(inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
+
+    assert remaining == ["d" * 32]
+    assert "checkpoint_series" not in tables
+    assert upgrade_database(empty_database).after == HEAD
+    assert _schema_differences(empty_database) == []
 
 
 def test_downgrade_to_base_and_upgrade_again(empty_database):

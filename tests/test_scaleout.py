@@ -343,3 +343,43 @@ def test_supervisor_merges_when_the_last_worker_was_lost(tmp_path, adult_model_b
     assert sent == [(MERGE_TASK, job["id"])]
     assert final["status"] == "succeeded"
     assert workspace.job_result(job["id"])["values"] == _in_process(adult_model_bytes, adult_dataset, job)["values"]
+
+
+def test_diagnosis_and_layer_attributions_on_workers(deployment_factory, checkpoints_dir, checkpoint_networks):
+    from explainer import load_checkpoints
+
+    deployment = deployment_factory()
+    deployment.start_api()
+    deployment.start_workers(1)
+    entry = checkpoint_networks["dead_relu"]
+    folder = checkpoints_dir / "dead_relu"
+    files = [("architecture", ("architecture.pt", (folder / entry["architecture"]).read_bytes()))]
+    files += [("weights", (name, (folder / name).read_bytes())) for name in entry["weights"]]
+    uploads = [
+        requests.post(f"{deployment.url}/checkpoints", files=files, data={"name": "dead"}, timeout=TIMEOUT),
+        requests.post(f"{deployment.url}/models", files={"file": ("net.pt", files[0][1][1])},
+                      data={"name": "dead-net"}, timeout=TIMEOUT),
+        requests.post(f"{deployment.url}/datasets", files={"file": ("data.csv", open(entry["dataset_file"], "rb"))},
+                      data={"name": "breast", "target": entry["target"]}, timeout=TIMEOUT),
+    ]
+    assert [upload.status_code for upload in uploads] == [201, 201, 201], [upload.text for upload in uploads]
+
+    diagnosis = requests.post(f"{deployment.url}/checkpoints/dead/diagnoses", json={"dataset_id": "breast"},
+                              timeout=TIMEOUT).json()
+    layers = requests.post(f"{deployment.url}/explanations", json={
+        "model_id": "dead-net", "dataset_id": "breast", "method": "layer-attributions",
+        "parameters": {"layer": ["relu1", "layer2"], "n_rows": 50, "baseline": "mean"}}, timeout=TIMEOUT).json()
+    diagnosis_final = deployment.wait_for(diagnosis["id"])
+    layers_final = deployment.wait_for(layers["id"])
+
+    assert diagnosis_final["status"] == "succeeded", diagnosis_final
+    assert diagnosis_final["chunks_total"] == 1
+    assert [finding["layer"] for finding in diagnosis_final["result"]["findings"]] == ["relu1"]
+    dataset = load_dataset(open(entry["dataset_file"], "rb").read(), target=entry["target"])
+    series = load_checkpoints(folder / entry["architecture"], [folder / name for name in entry["weights"]])
+    _same_numbers(diagnosis_final["result"], explain_in_chunks(
+        series, dataset, method="training-health", parameters=diagnosis["parameters"]))
+    assert layers_final["status"] == "succeeded", layers_final
+    _same_numbers(layers_final["result"], explain_in_chunks(
+        load_model(folder / entry["architecture"]), dataset, method="layer-attributions",
+        parameters=layers["parameters"]))

@@ -228,3 +228,13 @@ def test_sweep_2d_and_batch_agree_with_sweep(adult_model, sweep_rows, adult_feat
     np.testing.assert_array_equal(surface.predictions[:, 0], curves_male.predictions)
     np.testing.assert_array_equal(np.array([v["prediction"] for v in batch.variants]),
                                   curves_male.predictions[0])
+
+
+def test_apply_changes_boolean_missing_stays_missing():
+    from explainer.methods._whatif import _column_of
+
+    column = _column_of([True, None], np.dtype(bool))
+
+    assert column.dtype == object
+    assert column[0] is True
+    assert pd.isna(column[1])

@@ -252,3 +252,50 @@ def test_batch_bad_input(client, adult_ids, body, status, message):
 
     assert problem["status"] == status
     assert message in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "request_part, message",
+    [
+        ({"changes": {"age": 10**30}}, "feature 'age' holds int64 integers"),
+        ({"changes": {"age": 1e20}}, "feature 'age' holds int64 integers"),
+        ({"changes": {"age": 2**63}}, "which does not fit"),
+    ],
+)
+def test_whatif_integer_out_of_int64_range(client, adult_ids, request_part, message):
+    problem = problem_of(client.post("/what-if", json={
+        "model_id": adult_ids["model"], "dataset_id": adult_ids["adult"], "row_index": 0, **request_part,
+    }))
+
+    assert problem["status"] == 400
+    assert message in problem["detail"]
+
+
+def test_whatif_row_integer_out_of_range(client, adult_ids, adult_features):
+    row = adult_features.iloc[0].to_dict()
+    row["age"] = 1e19
+
+    problem = problem_of(client.post("/what-if", json={
+        "model_id": adult_ids["model"], "dataset_id": adult_ids["adult"], "row": row, "changes": {},
+    }))
+
+    assert problem["status"] == 400
+    assert "feature 'age' holds int64 integers" in problem["detail"]
+
+
+def test_permutation_with_class_index_target(client, mlp_bytes, breast_cancer_frame):
+    model = client.post("/models", data={"file": (io.BytesIO(mlp_bytes), "mlp.pt"), "name": "mlp"},
+                        content_type="multipart/form-data")
+    data = breast_cancer_frame.to_csv(index=False).encode()
+    dataset = client.post("/datasets", data={"file": (io.BytesIO(data), "bc.csv"), "name": "bc",
+                                             "target": "target"}, content_type="multipart/form-data")
+    assert set(breast_cancer_frame["target"]) == {0, 1}
+
+    response = client.post("/explanations?wait=60", json={
+        "model_id": model.json["id"], "dataset_id": dataset.json["id"], "method": "permutation",
+        "parameters": {"n_repeats": 2, "max_rows": 200},
+    })
+
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "succeeded", response.json["error"]
+    assert len(response.json["result"]["importances_mean"]) == 30

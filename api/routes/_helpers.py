@@ -9,6 +9,7 @@ import pandas as pd
 from flask import current_app, jsonify, request, url_for
 
 from explainer import InvalidParameterError
+from explainer.methods._common import check_integer_range
 
 from ..workspace import Workspace
 
@@ -50,16 +51,18 @@ def uploaded_file(field: str) -> bytes:
     return upload.read()
 
 
-def form_json(field: str) -> dict | None:
+def form_json(field: str, *, kind: type = dict):
+    """Parse a form field holding a JSON object, or a JSON list with ``kind=list``. Returns None when it is absent."""
+    what = "a JSON object" if kind is dict else "a JSON list"
     text = request.form.get(field)
     if text is None or not text.strip():
         return None
     try:
         value = json.loads(text)
     except ValueError as error:
-        raise InvalidParameterError(f"form field {field!r} must be a JSON object: {error}.") from error
-    if not isinstance(value, dict):
-        raise InvalidParameterError(f"form field {field!r} must be a JSON object, got {text[:100]!r}.")
+        raise InvalidParameterError(f"form field {field!r} must be {what}: {error}.") from error
+    if not isinstance(value, kind):
+        raise InvalidParameterError(f"form field {field!r} must be {what}, got {text[:100]!r}.")
     return value
 
 
@@ -106,11 +109,26 @@ def frame_from_records(records: list[dict], like: pd.DataFrame | None = None) ->
                     )
                 if pd.api.types.is_integer_dtype(dtype) and converted.notna().all() \
                         and np.all(converted == np.round(converted)):
+                    check_integer_range(column, converted.min(), dtype)
+                    check_integer_range(column, converted.max(), dtype)
                     converted = converted.astype(dtype)
                 frame[column] = converted
+            elif pd.api.types.is_bool_dtype(dtype):
+                frame[column] = _boolean_column(column, frame[column])
             else:
                 frame[column] = frame[column].astype(dtype) if not frame[column].isna().all() \
                     else pd.Series([None] * len(frame), dtype=dtype)
         elif frame[column].isna().all():
             frame[column] = frame[column].astype(np.float64)
     return frame
+
+
+def _boolean_column(name: str, values: pd.Series) -> pd.Series:
+    """Convert JSON true, false and null to a bool column, or object with NaN when a value is missing."""
+    wrong = [value for value in values if value is not None and not isinstance(value, bool)
+             and not (isinstance(value, float) and np.isnan(value))]
+    if wrong:
+        raise InvalidParameterError(f"column {name!r} is boolean, but got {wrong[0]!r}; send true, false or null.")
+    if values.isna().any():
+        return pd.Series([np.nan if pd.isna(value) else bool(value) for value in values], dtype=object)
+    return values.astype(bool)

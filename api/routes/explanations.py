@@ -50,6 +50,11 @@ def create_explanation():
         request_body.model_id, request_body.dataset_id, request_body.method,
         request_body.parameters.model_dump(),
     )
+    return submitted(job, wait)
+
+
+def submitted(job: dict, wait: float):
+    """Send a queued job to the workers, and respond 202 with it, or 200 when it ends within ``wait`` seconds."""
     current_app.extensions["explainer.jobs"].submit(job["id"])
     if wait:
         job = _job_with_result(job["id"], wait)

@@ -59,7 +59,9 @@ def index():
             service="model explanation service",
             openapi="/openapi.json",
             frontend=url_for("frontend.index"),
-            resources=["/models", "/datasets", "/explanations", "/what-if", "/what-if/sweep", "/explain"],
+            resources=["/models", "/datasets", "/explanations", "/what-if", "/what-if/batch",
+                       "/what-if/sweep", "/what-if/sweep-2d", "/what-if/counterfactuals",
+                       "/what-if/optimize", "/explain"],
         )
     response.vary.add("Accept")
     return response

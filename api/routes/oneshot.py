@@ -8,7 +8,14 @@ import explainer
 from explainer import InvalidParameterError, PayloadTooLargeError, load_dataset, load_model
 
 from ..openapi import doc
-from ..schemas import IntegratedGradientsParameters, PermutationParameters, Result, ShapParameters
+from ..schemas import (
+    IntegratedGradientsParameters,
+    LayerAttributionsParameters,
+    NeuronAttributionsParameters,
+    PermutationParameters,
+    Result,
+    ShapParameters,
+)
 from ._helpers import form_json, form_text, uploaded_file, workspace
 
 blueprint = Blueprint("oneshot", __name__)
@@ -17,6 +24,8 @@ PARAMETER_SCHEMAS = {
     "permutation": PermutationParameters,
     "shap": ShapParameters,
     "integrated-gradients": IntegratedGradientsParameters,
+    "layer-attributions": LayerAttributionsParameters,
+    "neuron-attributions": NeuronAttributionsParameters,
 }
 
 
@@ -27,7 +36,8 @@ PARAMETER_SCHEMAS = {
     multipart={
         "model": ("The serialized model.", True, True),
         "data": ("CSV or Parquet data.", True, True),
-        "method": ("permutation (default), shap or integrated-gradients.", False, False),
+        "method": ("permutation (default), shap, integrated-gradients, layer-attributions or "
+                   "neuron-attributions.", False, False),
         "target": ("Target column of the data (needed by permutation).", False, False),
         "parameters": ("JSON object of the method's parameters.", False, False),
         "metadata": ("JSON object of model metadata (feature_names, task, class_names).", False, False),

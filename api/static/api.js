@@ -95,17 +95,19 @@ export function followJob(jobId, onProgress, signal) {
   return new Promise((resolve, reject) => {
     const events = new EventSource(serviceUrl(`${path}/events`));
     let settled = false;
-    const finish = (promise) => {
+    // `next` starts the last step only for the first event that ends the stream,
+    // so an abort after the job ended leaves no rejected promise unhandled.
+    const finish = (next) => {
       if (settled) return;
       settled = true;
       events.close();
-      promise.then(resolve, reject);
+      next().then(resolve, reject);
     };
 
-    signal?.addEventListener("abort", () => finish(Promise.reject(new DOMException("Aborted", "AbortError"))));
+    signal?.addEventListener("abort", () => finish(() => Promise.reject(new DOMException("Aborted", "AbortError"))));
     events.addEventListener("progress", (event) => onProgress(JSON.parse(event.data)));
-    events.addEventListener("end", () => finish(request(path, { signal })));
+    events.addEventListener("end", () => finish(() => request(path, { signal })));
     // EventSource would reconnect by itself; polling is simpler to reason about.
-    events.addEventListener("error", () => finish(pollJob(jobId, onProgress, signal)));
+    events.addEventListener("error", () => finish(() => pollJob(jobId, onProgress, signal)));
   });
 }

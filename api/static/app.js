@@ -2,10 +2,12 @@
 // view receives the selection and loads what it shows when its tab opens.
 
 import { ApiError, request } from "./api.js";
+import { matchingDataset } from "./dataset-match.js";
 import { byId, debounce, element, formatNumber, showError } from "./dom.js";
 import { GlobalView } from "./global-view.js";
 import { RowView } from "./row-view.js";
 import { Simulator } from "./simulator.js";
+import { TrainingView } from "./training-view.js";
 
 const ROW_INPUT_DELAY_MS = 400;
 
@@ -13,43 +15,12 @@ const views = {
   "panel-global": new GlobalView(),
   "panel-row": new RowView(),
   "panel-simulator": new Simulator(),
+  "panel-training": new TrainingView(),
 };
 
 const selection = { model: null, dataset: null, schema: null, rowIndex: 0 };
 let models = [];
 let datasets = [];
-
-function normalizedName(name) {
-  return (name || "").toLowerCase().replace(/[^a-z0-9]/g, "");
-}
-
-function commonPrefixLength(a, b) {
-  let length = 0;
-  while (length < a.length && length < b.length && a[length] === b[length]) length += 1;
-  return length;
-}
-
-/**
- * Find the dataset that most likely belongs to `model`: the one its metadata
- * names. Otherwise, among the datasets that contain every model feature,
- * pick the one whose name shares the longest prefix with the model's name.
- */
-function matchingDataset(model) {
-  const named = model.metadata?.dataset;
-  const byName = datasets.find((dataset) => dataset.name === named || dataset.id === named);
-  if (byName) return byName;
-
-  const covering = datasets.filter((dataset) => model.feature_names.every((feature) => dataset.columns.includes(feature)));
-  const candidates = covering.length ? covering : datasets;
-  const modelName = normalizedName(model.name);
-  let best = candidates[0] ?? null;
-  for (const dataset of candidates) {
-    if (commonPrefixLength(modelName, normalizedName(dataset.name)) > commonPrefixLength(modelName, normalizedName(best.name))) {
-      best = dataset;
-    }
-  }
-  return best;
-}
 
 function fillSelect(select, records, chosenId) {
   select.replaceChildren(...records.map((record) => element("option", {
@@ -112,7 +83,7 @@ async function loadLists({ modelId, datasetId } = {}) {
   }
   const model = models.find((record) => record.id === modelId) ?? models.find((record) => record.id === byId("model-select").value) ?? models[0];
   fillSelect(byId("model-select"), models, model?.id);
-  const dataset = datasets.find((record) => record.id === datasetId) ?? (model ? matchingDataset(model) : datasets[0]);
+  const dataset = datasets.find((record) => record.id === datasetId) ?? (model ? matchingDataset(model, datasets) : datasets[0]);
   fillSelect(byId("dataset-select"), datasets, dataset?.id);
   await applySelection();
 }
@@ -120,7 +91,7 @@ async function loadLists({ modelId, datasetId } = {}) {
 function setUpSelection() {
   byId("model-select").addEventListener("change", () => {
     const model = models.find((record) => record.id === byId("model-select").value);
-    const dataset = model && matchingDataset(model);
+    const dataset = model && matchingDataset(model, datasets);
     if (dataset) byId("dataset-select").value = dataset.id;
     applySelection();
   });

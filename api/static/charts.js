@@ -65,7 +65,7 @@ function fitHeight(canvas, nBars) {
   canvas.parentElement.style.height = `${Math.max(180, 26 * nBars + 70)}px`;
 }
 
-function axisTitle(text) {
+export function axisTitle(text) {
   return { display: Boolean(text), text };
 }
 
@@ -78,17 +78,23 @@ const categoryTicks = {
   },
 };
 
-function horizontalBars(canvas, { labels, dataset, xTitle, tooltip = {}, plugins = [] }) {
-  fitHeight(canvas, labels.length);
+/**
+ * Draw horizontal bars, one group per label and one bar per dataset.
+ *
+ * `xScale` adds options to the value axis, such as a logarithmic type. A
+ * legend is drawn when there are several datasets.
+ */
+export function horizontalBars(canvas, { labels, datasets, xTitle, xScale = {}, tooltip = {}, plugins = [] }) {
+  fitHeight(canvas, labels.length * datasets.length);
   return drawChart(canvas, {
     type: "bar",
-    data: { labels, datasets: [dataset] },
+    data: { labels, datasets },
     options: {
       indexAxis: "y",
       responsive: true,
       maintainAspectRatio: false,
-      plugins: { legend: { display: false }, tooltip },
-      scales: { x: { title: axisTitle(xTitle) }, y: { ticks: categoryTicks } },
+      plugins: { legend: { display: datasets.length > 1, position: "bottom" }, tooltip },
+      scales: { x: { title: axisTitle(xTitle), ...xScale }, y: { ticks: categoryTicks } },
     },
     plugins,
   });
@@ -103,7 +109,7 @@ function horizontalBars(canvas, { labels, dataset, xTitle, tooltip = {}, plugins
 export function importanceChart(canvas, { labels, values, errors, details, xTitle, label }) {
   return horizontalBars(canvas, {
     labels,
-    dataset: { label, data: values, errorBars: errors, backgroundColor: COLORS.bar },
+    datasets: [{ label, data: values, errorBars: errors, backgroundColor: COLORS.bar }],
     xTitle,
     tooltip: { callbacks: { afterLabel: (item) => (details ? details[item.dataIndex] : "") } },
     plugins: [whiskerPlugin],
@@ -114,11 +120,11 @@ export function importanceChart(canvas, { labels, values, errors, details, xTitl
 export function contributionChart(canvas, { labels, values, xTitle }) {
   return horizontalBars(canvas, {
     labels,
-    dataset: {
+    datasets: [{
       label: xTitle,
       data: values,
       backgroundColor: values.map((value) => (value >= 0 ? COLORS.raise : COLORS.lower)),
-    },
+    }],
     xTitle,
   });
 }

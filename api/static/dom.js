@@ -19,6 +19,12 @@ export function byId(id) {
   return document.getElementById(id);
 }
 
+/** Return the integer in the form's number input `name`, or null when it contains none. */
+export function integerField(form, name) {
+  const value = form.elements[name].valueAsNumber;
+  return Number.isInteger(value) ? value : null;
+}
+
 /** Show `message` in an error paragraph, or hide the paragraph when message is empty. */
 export function showError(node, message) {
   node.textContent = message || "";
@@ -30,10 +36,14 @@ export function formatProbability(value) {
   return value === null || value === undefined ? "—" : value.toFixed(3);
 }
 
-/** Format a number for reading: integers in full, others with four significant digits. */
+/**
+ * Format a number for reading: integers in full, others with four significant
+ * digits, and magnitudes of a billion or more in exponent notation (1.230e+23).
+ */
 export function formatNumber(value) {
   if (value === null || value === undefined || Number.isNaN(value)) return "—";
   if (typeof value !== "number") return String(value);
+  if (Math.abs(value) >= 1e9) return value.toExponential(3);
   if (Number.isInteger(value)) return value.toLocaleString("en-US");
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
   return Number(value.toPrecision(4)).toString();

@@ -1,10 +1,11 @@
 // Global view: permutation importance and SHAP, run as explanation jobs,
 // with a progress bar while they run.
 
-import { followJob, request } from "./api.js";
+import { request } from "./api.js";
 import { beeswarmChart, importanceChart } from "./charts.js";
-import { byId, element, formatNumber, renderTable, showError } from "./dom.js";
+import { byId, element, formatNumber, integerField, renderTable } from "./dom.js";
 import { isClassifier } from "./explanation.js";
+import { JobForm } from "./job-form.js";
 
 const SCORERS = {
   classification: ["accuracy", "balanced_accuracy", "roc_auc", "neg_log_loss"],
@@ -12,11 +13,6 @@ const SCORERS = {
 };
 // Features shown in the SHAP summary, the most important first.
 const MAX_SUMMARY_FEATURES = 20;
-
-function integerField(form, name) {
-  const value = form.elements[name].valueAsNumber;
-  return Number.isInteger(value) ? value : null;
-}
 
 /** Place `value` between the 5 % and 95 % quantiles of its column, as a fraction clipped to 0..1. */
 function colorFraction(value, column) {
@@ -33,136 +29,46 @@ function colorFraction(value, column) {
   return Math.min(1, Math.max(0, (value - low) / (high - low)));
 }
 
-/** One explanation job form: its inputs, progress bar, cancel button and messages. */
-class JobForm {
-  constructor(form, method, { parameters, onResult }) {
-    this.form = form;
-    this.method = method;
-    this.parameters = parameters;
-    this.onResult = onResult;
-    this.progress = form.querySelector("[data-progress]");
-    this.bar = form.querySelector("progress");
-    this.stage = form.querySelector("[data-stage]");
-    this.cancelButton = form.querySelector("[data-cancel]");
-    this.errorNode = form.querySelector("[data-error]");
-    this.summary = form.querySelector("[data-summary]");
-    this.submitButton = form.querySelector('button[type="submit"]');
-    // Enabled once a model and a dataset are selected.
-    this.submitButton.disabled = true;
-    this.jobId = null;
-    this.follow = null;
-
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.run();
-    });
-    this.cancelButton.addEventListener("click", () => this.cancel());
-  }
-
-  setSelection(selection) {
-    this.selection = selection;
-    this.follow?.abort();
-    this.reset();
-  }
-
-  supportsMethod() {
-    return this.selection.model.methods.includes(this.method);
-  }
-
-  reset() {
-    this.form.dataset.status = "idle";
-    this.progress.hidden = true;
-    this.cancelButton.hidden = true;
-    this.submitButton.disabled = !this.supportsMethod();
-    showError(this.errorNode, this.supportsMethod()
-      ? "" : `The model ${this.selection.model.name || this.selection.model.id} does not support ${this.method}.`);
-    this.summary.textContent = "";
-  }
-
-  showProgress(job) {
-    this.form.dataset.status = job.status;
-    this.progress.hidden = false;
-    this.bar.value = job.progress ?? 0;
-    const percent = Math.round((job.progress ?? 0) * 100);
-    this.stage.textContent = `${job.status}${job.stage && job.stage !== job.status ? `: ${job.stage}` : ""} (${percent} %)`;
-  }
-
-  async run() {
-    if (!this.form.reportValidity()) return;
-    const { model, dataset } = this.selection;
-    this.follow?.abort();
-    const follow = new AbortController();
-    this.follow = follow;
-    showError(this.errorNode, "");
-    this.summary.textContent = "";
-    this.submitButton.disabled = true;
-    this.cancelButton.hidden = false;
-    this.showProgress({ status: "submitting", progress: 0 });
-
-    try {
-      const created = await request("/explanations", {
-        method: "POST",
-        json: { model_id: model.id, dataset_id: dataset.id, method: this.method, parameters: this.parameters(this.form) },
-        signal: follow.signal,
-      });
-      this.jobId = created.id;
-      this.showProgress(created);
-      const job = await followJob(created.id, (state) => this.showProgress(state), follow.signal);
-      this.showProgress(job);
-      if (job.status === "succeeded") {
-        this.onResult(job.result, this.selection);
-      } else if (job.status === "failed") {
-        showError(this.errorNode, `The job failed: ${job.error?.detail || job.error?.title || "no reason was given"}`);
-      } else {
-        showError(this.errorNode, "The job was cancelled.");
-      }
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      showError(this.errorNode, error.message);
-    } finally {
-      if (this.follow === follow) {
-        this.progress.hidden = true;
-        this.cancelButton.hidden = true;
-        this.submitButton.disabled = !this.supportsMethod();
-        this.jobId = null;
-      }
-    }
-  }
-
-  async cancel() {
-    if (!this.jobId) return;
-    try {
-      await request(`/explanations/${encodeURIComponent(this.jobId)}`, { method: "DELETE" });
-    } catch (error) {
-      showError(this.errorNode, `Cancelling failed: ${error.message}`);
-    }
-  }
-}
-
 export class GlobalView {
   constructor() {
-    this.permutation = new JobForm(byId("permutation-form"), "permutation", {
-      parameters: (form) => ({
+    this.permutation = new JobForm(byId("permutation-form"), {
+      createJob: (form, signal) => this.createJob("permutation", {
         scoring: form.elements.scoring.value || null,
         n_repeats: integerField(form, "n_repeats"),
         max_rows: integerField(form, "max_rows"),
         random_state: integerField(form, "random_state"),
-      }),
+      }, signal),
+      unavailableReason: () => this.unavailableReason("permutation"),
       onResult: (result) => this.showPermutation(result),
     });
-    this.shap = new JobForm(byId("shap-form"), "shap", {
-      parameters: (form) => ({
+    this.shap = new JobForm(byId("shap-form"), {
+      createJob: (form, signal) => this.createJob("shap", {
         n_rows: integerField(form, "n_rows"),
         background_size: integerField(form, "background_size"),
         random_state: integerField(form, "random_state"),
-      }),
-      onResult: (result, selection) => {
+      }, signal),
+      unavailableReason: () => this.unavailableReason("shap"),
+      onResult: (result) => {
         this.shapResult = result;
-        this.shapSelection = selection;
+        this.shapSelection = this.selection;
         this.showShap();
       },
     });
     byId("shap-class").addEventListener("change", () => this.shapResult && this.showShap());
+  }
+
+  createJob(method, parameters, signal) {
+    const { model, dataset } = this.selection;
+    return request("/explanations", {
+      method: "POST",
+      json: { model_id: model.id, dataset_id: dataset.id, method, parameters },
+      signal,
+    });
+  }
+
+  unavailableReason(method) {
+    const { model } = this.selection;
+    return model.methods.includes(method) ? "" : `The model ${model.name || model.id} does not support ${method}.`;
   }
 
   setSelection(selection) {
@@ -188,8 +94,8 @@ export class GlobalView {
 
     this.shapResult = null;
     for (const id of ["permutation-figure", "shap-importance-figure", "shap-summary-figure"]) byId(id).hidden = true;
-    this.permutation.setSelection(selection);
-    this.shap.setSelection(selection);
+    this.permutation.reset();
+    this.shap.reset();
   }
 
   show() {}

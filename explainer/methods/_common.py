@@ -27,6 +27,17 @@ def check_positive_int(name: str, value, *, minimum: int = 1, maximum: int | Non
     return int(value)
 
 
+def check_integer_range(feature: str, value, dtype) -> None:
+    """Reject a whole number that an integer column of ``dtype`` cannot hold, rather than wrap it."""
+    # Nullable pandas dtypes (Int64) name their NumPy dtype in numpy_dtype.
+    limits = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
+    if not limits.min <= value <= limits.max:
+        raise InvalidParameterError(
+            f"feature {feature!r} holds {dtype} integers, from {limits.min} to {limits.max}; got "
+            f"{value!r}, which does not fit. Give a value in that range."
+        )
+
+
 def check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise InvalidParameterError(f"{name} must be one of {list(choices)}, got {value!r}.")
@@ -45,7 +56,11 @@ def encode_labels(y, class_names) -> np.ndarray:
     """Map true labels to class indices, matching labels by their string form.
 
     Class names are the strings of the classifier's labels, so a CSV column
-    of 0/1 integers matches a classifier fitted on 0/1.
+    of 0/1 integers matches a classifier fitted on 0/1. When no label is a
+    class name and every label is a whole number from 0 to n_classes - 1, the
+    labels are class indices, in the order of ``class_names``: a network
+    whose classes are named in its metadata is often scored against a target
+    of indices.
     """
     labels = pd.Series(y).reset_index(drop=True)
     if labels.isna().any():
@@ -54,6 +69,11 @@ def encode_labels(y, class_names) -> np.ndarray:
         )
     index = {name: position for position, name in enumerate(class_names)}
     as_text = labels.map(str)
+    if not pd.api.types.is_bool_dtype(labels) and not set(as_text) & set(index):
+        indices = pd.to_numeric(labels, errors="coerce")
+        if indices.notna().all() and np.all(indices == np.round(indices)) \
+                and indices.min() >= 0 and indices.max() < len(class_names):
+            return indices.to_numpy(dtype=np.int64)
     unknown = sorted(set(as_text) - set(index))
     if unknown:
         raise UnusableInputError(

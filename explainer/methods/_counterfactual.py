@@ -304,6 +304,7 @@ def counterfactuals(
     else:
         pool = _sample_hits(evaluator, target, movable, n_counterfactuals, rng)
         pool = _shrink(evaluator, target, pool, n_counterfactuals)
+        pool = _search_alternatives(evaluator, target, pool, movable, n_counterfactuals, rng)
         found = _pick_diverse(space, pool, n_counterfactuals)
         message = None if search.count(found) == n_counterfactuals else _shortfall_message(
             search.count(found), n_counterfactuals, max_evaluations, frozen, bounds, allowed_categories)
@@ -394,6 +395,40 @@ def _sample_hits(evaluator: _Evaluator, target: _Target, movable: list[int], n_c
                 hits = [search.take(pool, _round_robin(space, pool, pool_size))]
                 n_hits = pool_size
     return search.concatenate(hits, space)
+
+
+def _minimal_sets(masks: np.ndarray) -> list[np.ndarray]:
+    """Return the distinct changed-feature sets of ``masks`` that strictly include no other one."""
+    distinct = {mask.tobytes(): mask for mask in masks}.values()
+    return [mask for mask in distinct
+            if not any(np.all(mask >= other) and np.any(mask > other) for other in distinct)]
+
+
+def _search_alternatives(evaluator: _Evaluator, target: _Target, pool: search.Candidates,
+                         movable: list[int], n_counterfactuals: int,
+                         rng: np.random.Generator) -> search.Candidates:
+    """Sample again with the features of the sets found so far held fixed, until enough sets differ.
+
+    Sampling keeps finding the feature that reaches the target most easily
+    (on adult, capital-gain); holding it fixed lets other features show
+    whether they reach the target too. Returns the pool with the new hits.
+    """
+    space = evaluator.space
+    for _ in range(n_counterfactuals):
+        if search.count(pool) == 0 or evaluator.remaining <= 0:
+            break
+        minimal = _minimal_sets(search.change_matrix(space, pool))
+        if len(minimal) >= n_counterfactuals:
+            break
+        used = np.any(minimal, axis=0)
+        rest = [index for index in movable if not used[index]]
+        if not rest:
+            break
+        hits = _sample_hits(evaluator, target, rest, n_counterfactuals, rng)
+        if search.count(hits) == 0:
+            break
+        pool = search.concatenate([pool, _shrink(evaluator, target, hits, n_counterfactuals)], space)
+    return pool
 
 
 def _random_changes(space: list[search.FeatureSpace], movable: list[int], n_rows: int,
@@ -541,10 +576,11 @@ def _pick_diverse(space: list[search.FeatureSpace], pool: search.Candidates, n_c
         -> search.Candidates:
     """Pick the nearest row of each changed-feature set, then the rows farthest from those picked.
 
-    The first pass skips a row whose changed features include all those of a
-    row already picked: the picked row reaches the target without the extra
-    changes. Returns up to ``n_counterfactuals`` rows sorted by distance to
-    the base row.
+    No row is picked whose changed features strictly include those of a row
+    already picked, because the picked row reaches the target without the
+    extra changes. The first pass also skips rows with a set already picked.
+    Returns up to ``n_counterfactuals`` rows sorted by distance to the base
+    row.
     """
     if search.count(pool) == 0:
         return pool
@@ -564,6 +600,12 @@ def _pick_diverse(space: list[search.FeatureSpace], pool: search.Candidates, n_c
     nearest = np.min([search.pairwise_cost(space, pool, position) for position in picked], axis=0)
     while len(picked) < min(n_counterfactuals, search.count(pool)):
         nearest[picked] = -np.inf
+        padded = [position for position in range(len(masks))
+                  if any(np.all(masks[position] >= masks[other]) and np.any(masks[position] > masks[other])
+                         for other in picked)]
+        nearest[padded] = -np.inf
+        if np.all(np.isneginf(nearest)):
+            break
         # The farthest row; ties go to the one nearer the base row.
         position = int(np.lexsort((distances, -nearest))[0])
         picked.append(position)

@@ -59,7 +59,7 @@ def check_layers(model: Model, layer) -> list[str]:
     return names
 
 
-def _reject_interpolated_categories(model: Model, what: str) -> None:
+def reject_interpolated_categories(model: Model, what: str) -> None:
     """Raise an error for a method that would interpolate category indices."""
     if getattr(model, "categories", {}):
         raise UnusableInputError(
@@ -152,7 +152,7 @@ def layer_attributions(
     )
     names = _layer_names(layer)
     if method == "conductance":
-        _reject_interpolated_categories(model, "layer conductance")
+        reject_interpolated_categories(model, "layer conductance")
     view = model.layer_view()
     modules = {name: view.layer(name) for name in names}
     parameters = {
@@ -318,7 +318,7 @@ def neuron_attributions(
     )
     if not isinstance(layer, str):
         raise InvalidParameterError(f"layer must be one layer's qualified name, got {layer!r}.")
-    _reject_interpolated_categories(model, f"neuron {method}")
+    reject_interpolated_categories(model, f"neuron {method}")
     view = model.layer_view()
     module = view.layer(layer)
 

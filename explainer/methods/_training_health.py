@@ -251,7 +251,8 @@ def _loss_targets(model, y):
     import torch
 
     if not model.is_classifier:
-        return torch.from_numpy(regression_target(y)).to(torch.float32)
+        # A copy, because torch warns about tensors on read-only arrays.
+        return torch.from_numpy(np.array(regression_target(y), dtype=np.float32))
     labels = pd.Series(y).reset_index(drop=True)
     names = set(model.class_names)
     if not set(labels.map(str)) <= names and pd.api.types.is_integer_dtype(labels) \

@@ -10,7 +10,7 @@ import pandas as pd
 from .._errors import InvalidParameterError, UnusableInputError
 from ..models import Model
 from ..results import SurfaceResult, SweepResult, WhatIfBatchResult, WhatIfResult, to_jsonable
-from ._common import check_positive_int, check_rows
+from ._common import check_integer_range, check_positive_int, check_rows
 from ._shap import shap_values
 
 MAX_GRID_POINTS = 1000
@@ -38,13 +38,19 @@ def _check_value(feature: str, value, dtype):
             raise InvalidParameterError(
                 f"feature {feature!r} is numeric; give a number or null, got {value!r}."
             )
-        if not np.isfinite(value):
+        try:
+            finite = bool(np.isfinite(float(value)))
+        except OverflowError:
+            finite = False
+        if not finite:
             raise InvalidParameterError(f"feature {feature!r} needs a finite number, got {value!r}.")
-        if pd.api.types.is_integer_dtype(dtype) and value != round(value):
-            raise InvalidParameterError(
-                f"feature {feature!r} takes whole numbers ({dtype}), as in the training data; "
-                f"got {value!r}. Give a whole number."
-            )
+        if pd.api.types.is_integer_dtype(dtype):
+            if value != round(value):
+                raise InvalidParameterError(
+                    f"feature {feature!r} takes whole numbers ({dtype}), as in the training data; "
+                    f"got {value!r}. Give a whole number."
+                )
+            check_integer_range(feature, value, dtype)
         return value
     if not isinstance(value, str):
         raise InvalidParameterError(
@@ -64,8 +70,12 @@ def _column_of(values: list, dtype, n_repeat: int = 1) -> pd.Series:
                 and np.all(as_float == np.round(as_float)):
             return pd.Series(as_float.astype(dtype))
         return pd.Series(as_float)
-    if pd.api.types.is_bool_dtype(dtype) and not has_missing:
-        return pd.Series(repeated.astype(bool))
+    if pd.api.types.is_bool_dtype(dtype):
+        if not has_missing:
+            return pd.Series(repeated.astype(bool))
+        # A bool column cannot hold a missing value (pandas would turn it into
+        # False), so the column becomes object with NaN, as read_csv makes it.
+        return pd.Series([np.nan if value is None else bool(value) for value in repeated], dtype=object)
     return pd.Series(repeated, dtype=dtype)
 
 
@@ -102,10 +112,14 @@ def predict_changes(model: Model, row: pd.DataFrame, changes: dict):
     return row, changed, predictions[0], predictions[1]
 
 
-def _unseen_categories(changes: dict, reference: pd.DataFrame) -> list[str]:
-    """Describe new categorical values that never occur in ``reference``."""
+def _unseen_categories(changes, reference: pd.DataFrame) -> list[str]:
+    """Describe new categorical values that never occur in ``reference``.
+
+    ``changes`` is {feature: value} or a sequence of (feature, value) pairs.
+    """
+    pairs = changes.items() if isinstance(changes, dict) else changes
     notes = []
-    for feature, value in changes.items():
+    for feature, value in pairs:
         if not isinstance(value, str) or feature not in reference.columns:
             continue
         column = reference[feature]
@@ -114,7 +128,7 @@ def _unseen_categories(changes: dict, reference: pd.DataFrame) -> list[str]:
         notes.append(
             f"value {value!r} of feature {feature!r} does not occur in the dataset, so the model "
             "may treat it as an unknown category (a one-hot encoder that ignores unknown values "
-            "leaves the prediction unchanged)."
+            "encodes it as none of the known categories)."
         )
     return notes
 
@@ -333,6 +347,8 @@ def sweep(
         row_values=to_jsonable(rows[feature].tolist()),
         row_predictions=model.predict(rows),
         row_indices=None if row_indices is None else [int(i) for i in row_indices],
+        notes=tuple(_unseen_categories([(feature, value) for value in grid], reference))
+        if reference is not None else (),
     )
 
 

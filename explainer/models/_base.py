@@ -163,9 +163,10 @@ class Model:
         return self.torch_module is not None
 
     def applicable_methods(self) -> tuple[str, ...]:
+        """Return the names of the methods that can explain this model."""
         methods = ["permutation", "shap", "what-if"]
         if self.supports_gradients:
-            methods.append("integrated-gradients")
+            methods += ["integrated-gradients", "layer-attributions", "neuron-attributions"]
         return tuple(methods)
 
     def info(self) -> ModelInfo:

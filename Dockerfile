@@ -25,10 +25,13 @@ COPY explainer/ explainer/
 COPY api/ api/
 RUN pip install -c requirements/constraints.txt .
 
-# demo.json records the absolute paths of the CSV files under /app/datasets,
-# so the datasets stay in the image next to the trained models.
+# demo.json and checkpoints.json record the absolute paths of the CSV files
+# under /app/datasets, so the datasets stay in the image next to the trained
+# models. The checkpoint series in /srv/demo-models/checkpoints are registered
+# with the demo models on start.
 COPY datasets/ datasets/
-RUN python datasets/train_demo_models.py --output /srv/demo-models
+RUN python datasets/train_demo_models.py --output /srv/demo-models \
+    && python datasets/train_checkpoints.py --output /srv/demo-models/checkpoints
 
 # The service runs as this user. It gets a home directory because gunicorn
 # (27.0) puts its control socket in $HOME/.gunicorn when XDG_RUNTIME_DIR is unset.

@@ -67,7 +67,8 @@ class Settings:
     model_cache_size: int = 8
     """Loaded models kept in memory, by digest."""
     demo_models: Path | None = None
-    """Directory with demo.json; its models and datasets are registered on start."""
+    """Directory with demo.json; its models and datasets, and the checkpoint series of
+    checkpoints/checkpoints.json when it exists, are registered on start."""
     cors_origins: tuple[str, ...] = ()
     """Origins whose pages may call the API from a browser, such as
     https://app.example.com ('*' for any). Empty: same-origin pages only."""

@@ -50,7 +50,12 @@ class NoiseTunnel(_Strict):
 
     type: Literal["smoothgrad", "smoothgrad_sq", "vargrad"] = "smoothgrad"
     n_samples: int = Field(10, ge=1, le=1000, description="Noisy copies per row.")
-    stdev: float = Field(1.0, gt=0, description="Standard deviation of the Gaussian noise, in each input's units.")
+    stdev: float = Field(1.0, gt=0, description="Standard deviation of the Gaussian noise: in the raw units of "
+                         "the inputs, one value for all features (scale raw), or in standard deviations of each "
+                         "feature in the dataset (scale std).")
+    scale: Literal["raw", "std"] = Field(
+        "raw", description="Unit of stdev. std adds the noise to standardized inputs, which leaves each noisy "
+                           "copy's integrated gradients unchanged and suits features of different ranges.")
 
 
 class IntegratedGradientsParameters(RowSelection):
@@ -64,7 +69,9 @@ class IntegratedGradientsParameters(RowSelection):
     internal_batch_size: int | None = Field(None, ge=1)
     noise_tunnel: NoiseTunnel | None = Field(
         None, description="Smooth the attributions over noisy copies of each row, seeded by random_state. "
-                          "Not with baseline sample.")
+                          "Not with baseline sample, nor for models with categorical inputs. The smoothed "
+                          "attributions are not complete: convergence_delta then measures how far they are "
+                          "from it.")
     n_baselines: int = Field(10, ge=1, le=10_000, description="Rows drawn for baseline sample.")
 
 
@@ -303,6 +310,16 @@ class RemoteModelRequest(_Strict):
 
 # Responses -------------------------------------------------------------------
 
+class LayerDescription(BaseModel):
+    """A layer of a PyTorch model that accepts forward hooks."""
+
+    name: str = Field(description="Qualified name, as the parameter layer takes it.")
+    type: str | None = Field(description="Module type, such as Linear or ReLU.")
+    unit_shape: list[int] | None = Field(
+        description="Output shape without the batch dimension, from a forward pass on two rows of zeros; a "
+                    "neuron indexes it. Null for a layer whose output is not one tensor.")
+
+
 class ModelResource(BaseModel):
     id: str
     name: str | None
@@ -316,6 +333,10 @@ class ModelResource(BaseModel):
     metadata: dict[str, Any]
     size_bytes: int
     created_at: str
+    layers: list[LayerDescription] | None = Field(
+        None, description="The layers that layer-attributions and neuron-attributions accept, in module order; "
+                          "null for a model that is not a PyTorch module. Returned by GET /models/{reference}, "
+                          "not in the list of models.")
 
 
 class DatasetResource(BaseModel):

@@ -51,6 +51,13 @@ logger = logging.getLogger(__name__)
 # Remote model spec fields whose value the operator's setting caps.
 _REMOTE_LIMITS = {"timeout_seconds": "remote_timeout_seconds", "max_retries": "remote_max_retries"}
 
+# The networks of datasets/train_checkpoints.py that the demo registers, from
+# the folder "checkpoints" of the demo directory: a healthy one and three broken
+# on purpose (vanishing gradients, exploding weights, dead ReLU units). Each is
+# named "demo-" and its network name, with "-" for "_".
+DEMO_CHECKPOINTS_FOLDER = "checkpoints"
+DEMO_CHECKPOINT_NETWORKS = ("healthy", "vanishing", "exploding", "dead_relu")
+
 
 class _LruCache:
     """A small thread-safe least-recently-used cache."""
@@ -166,6 +173,19 @@ class Workspace:
     def get_model(self, reference: str) -> dict:
         with self.session() as session:
             return find_by_reference(session, ModelRecord, reference, "model").to_dict()
+
+    def describe_model(self, reference: str) -> dict:
+        """Return the model's record with ``layers``: the layers that layer and neuron methods accept.
+
+        ``layers`` is None for a model without gradients. For a PyTorch model,
+        this loads the model (or takes it from the cache) and runs it once on
+        two rows of zeros.
+        """
+        record = self.get_model(reference)
+        record["layers"] = None
+        if "integrated-gradients" in record["methods"]:
+            record["layers"] = self.load_model(record["id"])[1].describe_layers()
+        return record
 
     def delete_model(self, reference: str) -> None:
         with self.session() as session:
@@ -543,15 +563,22 @@ class Workspace:
     # Demo content -----------------------------------------------------------
 
     def register_demo(self, directory: Path) -> None:
-        """Register the models and datasets listed in ``directory/demo.json``, once."""
-        manifest_path = Path(directory) / "demo.json"
+        """Register the demo content of ``directory`` that is not registered yet.
+
+        These are the models and datasets that ``directory/demo.json`` lists,
+        and the checkpoint series of ``DEMO_CHECKPOINT_NETWORKS`` when
+        ``directory/checkpoints/checkpoints.json`` exists.
+        """
+        directory = Path(directory)
+        manifest_path = directory / "demo.json"
         if not manifest_path.is_file():
             raise NotFoundError(
                 f"{manifest_path} does not exist; train the demo models with "
                 "python datasets/train_demo_models.py --output DIR first."
             )
         manifest = json.loads(manifest_path.read_text())
-        for entry in manifest["models"] if isinstance(manifest, dict) else manifest:
+        entries = manifest["models"] if isinstance(manifest, dict) else manifest
+        for entry in entries:
             try:
                 self.get_dataset(entry["dataset"])
             except NotFoundError:
@@ -560,9 +587,45 @@ class Workspace:
             try:
                 self.get_model(entry["name"])
             except NotFoundError:
-                self.add_model((Path(directory) / entry["file"]).read_bytes(), name=entry["name"],
+                self.add_model((directory / entry["file"]).read_bytes(), name=entry["name"],
                                metadata=entry.get("metadata") or None)
         logger.info("demo models and datasets registered from %s", directory)
+
+        dataset_names = {Path(entry["dataset_file"]).resolve(): entry["dataset"] for entry in entries}
+        self._register_demo_checkpoints(directory / DEMO_CHECKPOINTS_FOLDER, dataset_names)
+
+    def _register_demo_checkpoints(self, folder: Path, dataset_names: dict[Path, str]) -> None:
+        """Register the demo networks of ``folder/checkpoints.json`` that are not registered yet.
+
+        A series trained on a demo dataset names it as ``metadata.dataset``,
+        which the page uses to choose the dataset of a diagnosis.
+        """
+        manifest_path = folder / "checkpoints.json"
+        if not manifest_path.is_file():
+            logger.info("no demo checkpoint series: %s does not exist; write it with "
+                        "python datasets/train_checkpoints.py --output %s", manifest_path, folder)
+            return
+        networks = {entry["name"]: entry for entry in json.loads(manifest_path.read_text())}
+        for network in DEMO_CHECKPOINT_NETWORKS:
+            entry = networks.get(network)
+            if entry is None:
+                logger.warning("demo checkpoint network %s is not listed in %s", network, manifest_path)
+                continue
+            name = f"demo-{network.replace('_', '-')}"
+            try:
+                self.get_checkpoints(name)
+            except NotFoundError:
+                metadata = dict(entry.get("metadata") or {})
+                dataset = dataset_names.get(Path(entry["dataset_file"]).resolve())
+                if dataset is not None:
+                    metadata["dataset"] = dataset
+                network_folder = folder / entry["name"]
+                self.add_checkpoints(
+                    (network_folder / entry["architecture"]).read_bytes(),
+                    [(network_folder / weights).read_bytes() for weights in entry["weights"]],
+                    epochs=entry["epochs"], name=name, metadata=metadata or None,
+                )
+        logger.info("demo checkpoint series registered from %s", folder)
 
 
 class QueueFullError(ConflictError):

@@ -20,8 +20,18 @@ from .methods import (
     training_health,
 )
 from .methods._common import ProgressCallback, check_choice, check_positive_int
-from .methods._integrated_gradients import check_differentiable
-from .methods._layers import LAYER_METHODS, NEURON_METHODS, check_layers, reject_interpolated_categories
+from .methods._integrated_gradients import (
+    check_differentiable,
+    check_integrated_gradients_options,
+    check_target,
+)
+from .methods._layers import (
+    LAYER_METHODS,
+    NEURON_METHODS,
+    check_layers,
+    check_neuron_of_model,
+    reject_interpolated_categories,
+)
 from .models import Model
 
 METHODS = (
@@ -61,19 +71,9 @@ def select_rows(dataset: Dataset, *, n_rows=None, row_indices=None, random_state
     Returns (frame, indices) with indices into the dataset, in file order for
     a sample.
     """
-    if row_indices is not None and n_rows is not None:
-        raise InvalidParameterError("give either row_indices or n_rows, not both.")
     if row_indices is not None:
-        if not isinstance(row_indices, (list, tuple)) or not row_indices:
-            raise InvalidParameterError(f"row_indices must be a non-empty list of integers, got {row_indices!r}.")
-        indices = [check_positive_int("row_indices item", index, minimum=0) for index in row_indices]
-        out_of_range = [index for index in indices if index >= len(dataset)]
-        if out_of_range:
-            raise UnusableInputError(
-                f"row_indices {out_of_range[:10]} are out of range: the dataset has {len(dataset)} "
-                f"rows, numbered 0 to {len(dataset) - 1}."
-            )
-        indices = np.asarray(indices, dtype=np.int64)
+        indices = np.asarray(check_row_selection(dataset, n_rows=n_rows, row_indices=row_indices),
+                             dtype=np.int64)
     else:
         n_rows = DEFAULT_N_ROWS if n_rows is None else check_positive_int("n_rows", n_rows)
         if n_rows >= len(dataset):
@@ -82,6 +82,30 @@ def select_rows(dataset: Dataset, *, n_rows=None, row_indices=None, random_state
             rng = np.random.default_rng(random_state)
             indices = np.sort(rng.choice(len(dataset), size=n_rows, replace=False))
     return dataset.frame.iloc[indices].reset_index(drop=True), indices
+
+
+def check_row_selection(dataset: Dataset, *, n_rows=None, row_indices=None) -> list[int] | None:
+    """Check ``n_rows`` and ``row_indices`` against ``dataset``; return the indices, or None without them.
+
+    Raises InvalidParameterError for both given or a malformed list, and
+    UnusableInputError for an index past the dataset's last row.
+    """
+    if row_indices is not None and n_rows is not None:
+        raise InvalidParameterError("give either row_indices or n_rows, not both.")
+    if n_rows is not None:
+        check_positive_int("n_rows", n_rows)
+    if row_indices is None:
+        return None
+    if not isinstance(row_indices, (list, tuple)) or not row_indices:
+        raise InvalidParameterError(f"row_indices must be a non-empty list of integers, got {row_indices!r}.")
+    indices = [check_positive_int("row_indices item", index, minimum=0) for index in row_indices]
+    out_of_range = [index for index in indices if index >= len(dataset)]
+    if out_of_range:
+        raise UnusableInputError(
+            f"row_indices {out_of_range[:10]} are out of range: the dataset has {len(dataset)} "
+            f"rows, numbered 0 to {len(dataset) - 1}."
+        )
+    return indices
 
 
 def check_parameters(subject, dataset: Dataset | None, method: str, parameters: dict | None) -> dict:
@@ -101,10 +125,13 @@ def check_parameters(subject, dataset: Dataset | None, method: str, parameters: 
     ------
     InvalidParameterError
         An unknown method or parameter, a missing required parameter, or an
-        unknown layer name.
+        unknown layer name. Also a neuron outside its layer's unit shape, a
+        target that is not a class, a noise tunnel with sampled baselines or
+        categorical inputs, or another option out of range.
     UnusableInputError
-        The method does not apply to the model, a layer accepts no hooks, or
-        the dataset lacks the model's features.
+        The method does not apply to the model, a layer accepts no hooks,
+        ``row_indices`` go past the dataset's rows, or the dataset lacks the
+        model's features.
     """
     if method not in METHODS:
         raise InvalidParameterError(f"method must be one of {list(METHODS)}, got {method!r}.")
@@ -134,6 +161,12 @@ def check_parameters(subject, dataset: Dataset | None, method: str, parameters: 
         model = subject
     if method in GRADIENT_METHODS:
         check_differentiable(model, method)
+        check_target(model, parameters.get("target"))
+    if method == "integrated-gradients":
+        options = {name: parameters[name] for name in (
+            "baseline", "n_steps", "method", "output_space", "internal_batch_size", "noise_tunnel", "n_baselines",
+        ) if parameters.get(name) is not None}
+        check_integrated_gradients_options(model, **options)
     if method == "layer-attributions":
         algorithm = check_choice("layer_method", parameters.get("layer_method") or "integrated-gradients",
                                  LAYER_METHODS)
@@ -147,9 +180,12 @@ def check_parameters(subject, dataset: Dataset | None, method: str, parameters: 
             raise InvalidParameterError(f"layer must be one layer's qualified name, got {parameters['layer']!r}.")
         check_layers(model, parameters["layer"])
         reject_interpolated_categories(model, f"neuron {algorithm}")
+        check_neuron_of_model(model, parameters["layer"], parameters["neuron"])
 
-    # Check the columns once, before any expensive work.
+    # Check the rows and columns once, before any expensive work.
     if dataset is not None:
+        if method in ("shap", *GRADIENT_METHODS):
+            check_row_selection(dataset, n_rows=parameters.get("n_rows"), row_indices=parameters.get("row_indices"))
         model.select_features(dataset.frame)
     # Seeded unless the caller says otherwise, so that the same request gives
     # the same numbers from the library, the service and the command line.

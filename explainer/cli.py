@@ -39,7 +39,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=8, help="request threads (default 8)")
     serve.add_argument("--timeout", type=int, default=120, help="seconds a request may take (default 120)")
     serve.add_argument("--data-dir", help="database and artifact directory (EXPLAINER_DATA_DIR)")
-    serve.add_argument("--demo-models", help="directory with demo.json to register on start")
+    serve.add_argument("--demo-models",
+                       help="directory with demo.json, and optionally checkpoints/checkpoints.json, to register on start")
     serve.add_argument("--job-workers", type=int, help="explanation job threads (EXPLAINER_JOB_WORKERS)")
 
     explain = commands.add_parser("explain", help="explain MODEL on DATA and print JSON")

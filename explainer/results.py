@@ -134,7 +134,9 @@ class IntegratedGradientsResult(_Result):
 
     ``attributions`` is (n_rows, n_features); ``targets`` the explained output
     index per row; ``convergence_delta`` (n_rows,) is
-    ``sum(attributions) - (f(x) - f(baseline))``.
+    ``sum(attributions) - (f(x) - f(baseline))``. ``notes`` say when the
+    attributions are not expected to be complete (noise tunnels, sampled
+    baselines).
     """
 
     feature_names: tuple
@@ -148,6 +150,7 @@ class IntegratedGradientsResult(_Result):
     max_abs_convergence_delta: float
     mean_abs: np.ndarray
     row_indices: list | None
+    notes: tuple = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/install-services.sh
 .venv/bin/python datasets/train_demo_models.py --output var/demo-models
+.venv/bin/python datasets/train_checkpoints.py --output var/demo-models/checkpoints
 exec .venv/bin/python -m pytest "$@"

@@ -1,8 +1,10 @@
 """Shared fixtures: the real datasets, the demo models, the app and a live server.
 
 The demo models are the ones the service registers: trained by
-datasets/train_demo_models.py into var/demo-models (scripts/test.sh does this
-before pytest runs; the fixture trains them if they are missing).
+datasets/train_demo_models.py into var/demo-models, and the checkpoint
+networks by datasets/train_checkpoints.py into var/demo-models/checkpoints
+(scripts/test.sh does both before pytest runs; the fixtures train them if they
+are missing).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def training():
 
 
 @pytest.fixture(scope="session")
-def demo_dir(training) -> Path:
+def demo_dir(training, checkpoints_dir) -> Path:
+    """The demo directory, with demo.json, the models and the checkpoint networks in checkpoints/."""
     if training.main(["--output", str(DEMO_MODELS)]) != 0:
         raise RuntimeError("training the demo models failed")
     return DEMO_MODELS
@@ -217,7 +220,8 @@ def postgres_server():
         server.stop()
 
 
-CHECKPOINTS = ROOT / "var" / "checkpoints"
+# The service registers four of these networks as demo checkpoint series.
+CHECKPOINTS = DEMO_MODELS / "checkpoints"
 
 
 @pytest.fixture(scope="session")

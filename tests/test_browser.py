@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
 
@@ -37,6 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The checkpoint series the service registers from the demo directory on start.
+DEMO_SERIES = ["demo-healthy", "demo-vanishing", "demo-exploding", "demo-dead-relu"]
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 # Roles of the controls a user operates. Each of them must have an accessible name.
@@ -105,9 +108,26 @@ def open_simulator(page: Page):
     return prediction
 
 
+def ice_shows_line(page: Page) -> bool:
+    """Whether the ICE chart connects its points with a line."""
+    return page.evaluate("() => Chart.getChart(document.getElementById('ice-chart')).data.datasets[0].showLine")
+
+
 def compact_json(value) -> str:
     """JSON as the page's JSON.stringify writes it."""
     return json.dumps(value, separators=(",", ":"))
+
+
+def assert_no_horizontal_scroll(page: Page, where: str) -> None:
+    """Fail when the document is wider than the viewport, after Chart.js has resized its canvases."""
+    try:
+        # Chart.js resizes its canvases in an animation frame after the layout changes.
+        page.wait_for_function(
+            "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth", timeout=5_000)
+    except PlaywrightTimeoutError:
+        pass
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"{where} scrolls horizontally: scroll width {widths[0]}, viewport {widths[1]}"
 
 
 def unnamed_controls(snapshot: str) -> list[str]:
@@ -184,7 +204,19 @@ def test_slider_prediction_equals_api(page, server, page_errors):
                                   ice.element_handle())
     assert len(curve) >= 2
     assert marker == [{"x": original_age + 5, "y": answer["prediction_after"][1]}]
+    assert ice_shows_line(page), "a numeric feature's ICE curve is a line"
     screenshot(page, "simulator")
+
+    page.get_by_role("combobox", name="ICE curve of").select_option("workclass")
+    expect(ice).to_have_attribute("data-feature", "workclass")
+    sweep = requests.post(f"{server.url}/what-if/sweep", json={
+        "model_id": "adult-gbm", "dataset_id": "adult", "row": answer["changed_row"], "feature": "workclass",
+        "n_points": 40,
+    }, timeout=60).json()
+    assert not ice_shows_line(page), "categories have no order, so no line connects them"
+    points = page.evaluate("canvas => Chart.getChart(canvas).data", ice.element_handle())
+    assert points["labels"] == sweep["grid"]
+    assert points["datasets"][0]["data"] == [prediction[1] for prediction in sweep["predictions"][0]]
     assert page_errors == []
 
 
@@ -220,6 +252,156 @@ def test_counterfactual_apply_reaches_target(page, server, page_errors):
         control_value = control.get_by_label(feature, exact=True).input_value()
         assert (float(control_value) if isinstance(value, (int, float)) else control_value) == value, feature
     screenshot(page, "counterfactual-applied")
+    assert page_errors == []
+
+
+def shown_decimals(text: str) -> int:
+    return len(text.partition(".")[2])
+
+
+def test_failed_request_marks_prediction_stale(page, server, page_errors):
+    page.get_by_role("combobox", name="Model", exact=True).select_option(label="breast-cancer-mlp")
+    prediction = open_simulator(page)
+    error = page.locator("#sim-error")
+    shown = prediction.get_attribute("data-prediction")
+
+    # The PyTorch model cannot take a missing value.
+    page.get_by_role("checkbox", name="missing (mean radius)").check()
+    problem = requests.post(f"{server.url}/what-if", json={
+        "model_id": "breast-cancer-mlp", "dataset_id": "breast_cancer", "row_index": 0,
+        "changes": {"mean radius": None},
+    }, timeout=60).json()
+    expect(prediction).to_have_attribute("data-state", "error")
+    expect(error).to_have_text(f"Predicting the changed row failed: {problem['detail']}")
+    assert prediction.get_attribute("data-prediction") == shown, "the earlier prediction stays, greyed"
+    assert float(prediction.evaluate("node => getComputedStyle(node).opacity")) < 1
+    screenshot(page, "simulator-stale")
+
+    page.get_by_role("checkbox", name="missing (mean radius)").uncheck()
+    expect(prediction).to_have_attribute("data-state", "ready")
+    expect(error).to_be_hidden()
+    assert float(prediction.evaluate("node => getComputedStyle(node).opacity")) == 1
+
+    page.get_by_label("Row index").fill("5000")
+    message = "Row index must be an integer from 0 to 568, got 5000."
+    expect(prediction).to_have_attribute("data-state", "error")
+    expect(error).to_have_text(message)
+    page.get_by_role("tab", name="Explain a prediction").click()
+    expect(page.locator("#row-prediction")).to_have_attribute("data-state", "error")
+    expect(page.locator("#row-error")).to_have_text(message)
+
+    page.get_by_label("Row index").fill("1")
+    expect(page.locator("#row-prediction")).to_have_attribute("data-state", "ready", timeout=60_000)
+    expect(page.locator("#row-error")).to_be_hidden()
+    open_simulator(page)
+    expect(error).to_be_hidden()
+    assert [error for error in page_errors if "status of 422" not in error] == []
+
+
+def column_decimals(server, dataset_id: str) -> dict:
+    """Map each numeric column to the decimals of its minimum and maximum (at least 1), or None for integers."""
+    schema = requests.get(f"{server.url}/datasets/{dataset_id}/schema", timeout=30).json()
+    decimals = {}
+    for column in schema["columns"]:
+        if column["kind"] != "numeric":
+            continue
+        extremes = (shown_decimals(repr(column["min"])), shown_decimals(repr(column["max"])))
+        decimals[column["name"]] = None if column["is_integer"] else max(1, *extremes)
+    return decimals
+
+
+def check_shown_changes(option, counterfactual: dict, row: dict, decimals: dict) -> None:
+    """Check an option's "feature: old → new" lines against the service's counterfactual of `row`."""
+    lines = option.locator(".changes li").all_inner_texts()
+    assert [line.partition(":")[0] for line in lines] == list(counterfactual["changes"])
+    for line, (feature, value) in zip(lines, counterfactual["changes"].items()):
+        before, after = line.partition(": ")[2].split(" \u2192 ")
+        if feature not in decimals:
+            assert (before, after) == (str(row[feature]), str(value)), line
+            continue
+        if decimals[feature] is None:
+            assert after == f"{round(value):,}", line
+            continue
+        places = max(shown_decimals(before), shown_decimals(after))
+        # More decimals than the column's only where fewer would show old and new alike.
+        assert places <= decimals[feature] or round(row[feature], places - 1) == round(value, places - 1), line
+        assert float(after.replace(",", "")) == pytest.approx(value, abs=10 ** -shown_decimals(after) / 2), line
+
+
+def find_counterfactuals(page: Page) -> tuple[dict, dict]:
+    """Click "Find counterfactuals"; return the service's response that the page received, and the row it sent."""
+    with page.expect_response(lambda response: response.url.endswith("/what-if/counterfactuals"),
+                              timeout=60_000) as response:
+        page.get_by_role("button", name="Find counterfactuals").click()
+    assert response.value.ok, response.value.text()
+    return response.value.json(), response.value.request.post_data_json["row"]
+
+
+def original_row(server, model_id: str, dataset_id: str) -> dict:
+    """Row 0 of a dataset, as the simulator sends it to the counterfactual search before any change."""
+    return requests.post(f"{server.url}/what-if", json={
+        "model_id": model_id, "dataset_id": dataset_id, "row_index": 0, "explain": False,
+    }, timeout=60).json()["original_row"]
+
+
+def test_counterfactual_values_rounded(page, server, page_errors):
+    """Values show the column's precision, and probabilities near 0.5 enough digits to tell the classes apart."""
+    page.get_by_role("combobox", name="Model", exact=True).select_option(label="breast-cancer-mlp")
+    prediction = open_simulator(page)
+    expect(page.get_by_label("Target class")).to_have_value("benign")
+    found, row = find_counterfactuals(page)
+    options = page.locator("#cf-list > li")
+    expect(options.first).to_be_visible()
+
+    assert row == original_row(server, "breast-cancer-mlp", "breast_cancer")
+    decimals = column_decimals(server, "breast_cancer")
+    expect(options).to_have_count(len(found["counterfactuals"]))
+    collapsed = 0
+    for option, counterfactual in zip(options.all(), found["counterfactuals"]):
+        benign = counterfactual["prediction"][1]
+        probability = re.search(r"prediction benign \(([0-9.]+)\)", option.locator("p").first.inner_text()).group(1)
+        assert float(probability) == pytest.approx(benign, abs=10 ** -shown_decimals(probability) / 2)
+        if counterfactual["reaches_target"]:
+            assert float(probability) > 0.5, f"{probability} reads as a tie, but benign is predicted"
+        if len(counterfactual["changes"]) > 5:
+            collapsed += 1
+            expect(option.locator("details")).not_to_have_attribute("open", "")
+            expect(option.locator("details summary")).to_have_text(
+                f"This option changes many features ({len(counterfactual['changes'])}): show them")
+            option.locator("details summary").click()
+        else:
+            expect(option.locator("details")).to_have_count(0)
+        check_shown_changes(option, counterfactual, row, decimals)
+    assert collapsed > 0, "the search on this row finds options with many changes"
+    screenshot(page, "counterfactuals-many-changes")
+
+    # Apply sets the exact values, so the prediction reaches the target.
+    first = found["counterfactuals"][0]
+    options.first.get_by_role("button", name="Apply option 1").click()
+    expect(prediction).to_have_attribute("data-changes", compact_json(first["changes"]))
+    expect(prediction).to_have_attribute("data-predicted-class", "benign")
+    benign = json.loads(prediction.get_attribute("data-prediction"))[1]
+    headline = page.locator("#sim-prediction-text").inner_text()
+    probability = re.search(r"probability ([0-9.]+) ", headline).group(1)
+    assert float(probability) > 0.5, headline
+    assert float(probability) == pytest.approx(benign, abs=10 ** -shown_decimals(probability) / 2)
+
+    # A regressor's default target is 10 % above the prediction, rounded up to 3 significant digits.
+    page.get_by_role("combobox", name="Model", exact=True).select_option(label="california-gbm")
+    prediction = open_simulator(page)
+    current = json.loads(prediction.get_attribute("data-prediction"))[0]
+    scale = 10 ** (math.floor(math.log10(current * 1.1)) - 2)
+    low = math.ceil(current * 1.1 / scale) * scale
+    expect(page.get_by_label("Target at least")).to_have_value(str(low))
+    expect(page.get_by_label("Target at most")).to_have_value("")
+    found, row = find_counterfactuals(page)
+    expect(options.first).to_be_visible()
+
+    assert found["parameters"]["target_range"] == [low, None]
+    decimals = column_decimals(server, "california_housing")
+    expect(options).to_have_count(len(found["counterfactuals"]))
+    for option, counterfactual in zip(options.all(), found["counterfactuals"]):
+        check_shown_changes(option, counterfactual, row, decimals)
     assert page_errors == []
 
 
@@ -342,7 +524,7 @@ def test_controls_named_and_fit_phone(page, page_errors):
     assert unnamed == []
 
     tabs = {"Global importance": "global", "Explain a prediction": "explain-prediction", "Simulator": "simulator",
-            "Training health": "training-health-empty"}
+            "Training health": "training-health-start"}
     for viewport, suffix in ((DESKTOP, ""), (PHONE, "-phone")):
         page.set_viewport_size(viewport)
         for tab, name in tabs.items():
@@ -350,10 +532,24 @@ def test_controls_named_and_fit_phone(page, page_errors):
             if name == "explain-prediction":
                 expect(page.locator("#row-prediction")).to_have_attribute("data-state", "ready")
             assert unnamed_controls(page.locator("body").aria_snapshot()) == [], tab
-            widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-            assert widths[0] <= widths[1], f"{tab} scrolls horizontally at {viewport['width']} px: {widths}"
+            assert_no_horizontal_scroll(page, f"{tab} at {viewport['width']} px")
             if suffix:
                 screenshot(page, f"{name}{suffix}")
+
+    # The tables and charts of every demo model fit a phone.
+    model_select = page.get_by_role("combobox", name="Model", exact=True)
+    for model in ("adult-gbm", "california-gbm", "breast-cancer-mlp"):
+        model_select.select_option(label=model)
+        page.get_by_role("tab", name="Explain a prediction").click()
+        expect(page.locator("#row-prediction")).to_have_attribute("data-state", "ready", timeout=60_000)
+        expect(page.locator("#row-supports table")).to_be_visible()
+        assert_no_horizontal_scroll(page, f"{model}'s explained prediction at {PHONE['width']} px")
+        screenshot(page, f"explain-prediction-{model}-phone")
+        open_simulator(page)
+        expect(page.locator("#sim-prediction-detail table")).to_be_visible()
+        assert_no_horizontal_scroll(page, f"{model}'s simulator at {PHONE['width']} px")
+    model_select.select_option(label="adult-gbm")
+    page.set_viewport_size(DESKTOP)
 
     page.get_by_role("tab", name="Global importance").focus()
     page.keyboard.press("ArrowRight")
@@ -431,10 +627,11 @@ def test_training_health_shows_vanishing_gradients(page, server, checkpoints_dir
     network = checkpoint_networks["vanishing"]
     folder = checkpoints_dir / "vanishing"
     page.get_by_role("tab", name="Training health").click()
-    expect(page.locator("#checkpoints-summary")).to_have_text("No checkpoint series is uploaded.")
-    expect(page.locator("#training-form [data-error]")).to_have_text(
-        "Upload a checkpoint series with the form to run the diagnosis.")
-    expect(page.get_by_role("button", name="Run the diagnosis")).to_be_disabled()
+    # The service registered the demo series on start.
+    expect(page.locator("#checkpoints-select option")).to_have_text(DEMO_SERIES)
+    expect(page.locator("#checkpoints-select option:checked")).to_have_text("demo-healthy")
+    expect(page.locator("#training-dataset option:checked")).to_have_text("breast_cancer")
+    expect(page.get_by_role("button", name="Run the diagnosis")).to_be_enabled()
 
     page.get_by_label("Architecture").set_input_files(folder / network["architecture"])
     # Chosen last epoch first: the page sends the files in the order of their names.
@@ -486,7 +683,7 @@ def test_training_health_shows_vanishing_gradients(page, server, checkpoints_dir
         weights = result["weights"][tensor]
         histogram = chart_data(page, "histogram-chart")
         assert [dataset["label"] for dataset in histogram["datasets"]] == [f"epoch {e}" for e in result["epochs"]]
-        assert [[point["y"] for point in dataset["data"]] for dataset in histogram["datasets"]] \
+        assert [[point["count"] for point in dataset["data"]] for dataset in histogram["datasets"]] \
             == weights["histogram_counts"], tensor
         edges = weights["histogram_edges"]
         centers = [(low + high) / 2 for low, high in zip(edges, edges[1:])]
@@ -528,21 +725,160 @@ def test_training_health_shows_vanishing_gradients(page, server, checkpoints_dir
     assert unnamed_controls(page.locator("body").aria_snapshot()) == []
     for viewport in (DESKTOP, PHONE):
         page.set_viewport_size(viewport)
-        # Chart.js resizes its canvases in an animation frame after the viewport changes.
-        try:
-            page.wait_for_function(
-                "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth", timeout=5_000)
-        except PlaywrightTimeoutError:
-            pass
-        widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-        assert widths[0] <= widths[1], f"training health scrolls horizontally at {viewport['width']} px: {widths}"
+        assert_no_horizontal_scroll(page, f"training health at {viewport['width']} px")
     screenshot(page, "training-health-phone")
+    assert page_errors == []
+
+
+RED = "#c0392b"
+
+
+def chart_colors(page: Page, canvas_id: str, property_name: str) -> list:
+    """One colour option (such as backgroundColor) of each dataset of the chart on a canvas."""
+    return page.evaluate("""([id, property]) => Chart.getChart(document.getElementById(id))
+        .data.datasets.map((dataset) => dataset[property])""", [canvas_id, property_name])
+
+
+def diagnose_demo_series(page: Page, server, name: str, dataset: str) -> dict:
+    """Run the diagnosis of a demo series from the page, checking the dataset it picks; return the job's result."""
+    page.get_by_role("tab", name="Training health").click()
+    page.get_by_label("Checkpoint series", exact=True).select_option(label=name)
+    expect(page.locator("#training-dataset option:checked")).to_have_text(dataset)
+    run_diagnosis(page)
+    series = requests.get(f"{server.url}/checkpoints", timeout=30).json()["checkpoints"]
+    series_id = next(entry["id"] for entry in series if entry["name"] == name)
+    return latest_diagnosis(server, series_id)["result"]
+
+
+def test_training_health_dead_relu_marks_layers(page, server, page_errors):
+    result = diagnose_demo_series(page, server, "demo-dead-relu", "breast_cancer")
+    epochs = result["epochs"]
+    dead = [finding for finding in result["findings"] if finding["problem"] == "dead-relu-units"]
+    assert [finding["layer"] for finding in dead] == ["relu1"]
+
+    # relu1 has no weights: the histogram starts at the bias of layer1, which feeds it.
+    expect(page.get_by_label("Tensor of the weight histogram")).to_have_value("layer1.bias")
+    expect(page.locator("#histogram-caption")).to_contain_text("layer1 feeds relu1, flagged for dead ReLU units")
+
+    # At every checkpoint relu1 is red and relu2, under the threshold, keeps the colour of dead units.
+    units = chart_data(page, "activation-chart")
+    assert units["labels"] == ["relu1", "relu2"]
+    assert units["datasets"][0]["label"] == "Dead units"
+    assert units["datasets"][0]["data"] == [result["activations"][name]["dead_fraction"][-1] for name in units["labels"]]
+    assert result["activations"]["relu2"]["dead_fraction"][-1] < result["thresholds"]["dead_unit_fraction"]
+    assert chart_colors(page, "activation-chart", "backgroundColor") == [[RED, "#1f6fb2"]]
+    expect(page.locator("#activation-caption")).to_contain_text("dead units above 50 % (dashed line)")
+    threshold_plugins = page.evaluate("""() => Chart.getChart(document.getElementById("activation-chart"))
+        .config.plugins.map((plugin) => plugin.id)""")
+    assert threshold_plugins == ["thresholdLines"]
+    legend = page.evaluate("""() => Chart.getChart(document.getElementById("activation-chart"))
+        .legend.legendItems.map((item) => [item.text, item.fillStyle])""")
+    assert legend == [["Dead units", "#1f6fb2"], ["Flagged at this checkpoint", RED]]
+    expect(page.locator("#activation-figure tbody tr td:last-child")).to_have_text(["yes", "no"])
+
+    # The loss per checkpoint has its own chart and numbers.
+    expect(page.locator("#loss-figure")).to_be_visible()
+    loss = chart_data(page, "loss-chart")
+    assert loss["labels"] == epochs
+    assert loss["datasets"][0]["data"] == result["loss"]
+    expect(page.locator("#loss-figure tbody tr")).to_have_count(len(epochs))
+    screenshot(page, "training-health-dead-relu")
+    page.set_viewport_size(PHONE)
+    assert_no_horizontal_scroll(page, "training health of demo-dead-relu at 390 px")
+    screenshot(page, "training-health-dead-relu-phone")
+
+    # A finding kind that the page does not know, and a loss finding, from the same job as the service
+    # would send them.
+    def add_findings(route):
+        response = route.fetch()
+        job = response.json()
+        if job.get("status") == "succeeded":
+            job["result"]["findings"] += [
+                {"problem": "oscillating-loss", "layer": None, "checkpoint": epochs[3], "checkpoints": epochs[2:4],
+                 "measured": 0.4, "threshold": 0.2, "message": "the loss oscillates between checkpoints",
+                 "remedies": ["lower the learning rate"]},
+                {"problem": "rising-loss", "layer": None, "checkpoint": epochs[-1], "checkpoints": epochs[-2:],
+                 "measured": 2.0, "threshold": 1.5, "message": "the loss rises", "remedies": []},
+            ]
+        route.fulfill(response=response, json=job)
+
+    page.route(re.compile(r".*/explanations/[0-9a-f]+$"), add_findings)
+    run_diagnosis(page)
+    unknown = page.locator('.finding-group[data-problem="oscillating-loss"]')
+    expect(unknown.locator("h3")).to_have_text("Oscillating loss")
+    expect(unknown.locator(".finding")).to_contain_text(
+        f"Whole network, worst at checkpoint {epochs[3]}: The loss oscillates between checkpoints.")
+    expect(unknown.locator(".remedies li")).to_have_text(["Lower the learning rate."])
+    expect(page.locator('.finding-group[data-problem="rising-loss"] h3')).to_have_text("Rising loss")
+    # Only the checkpoints of the rising-loss finding are red on the loss line.
+    point_colors = chart_colors(page, "loss-chart", "pointBackgroundColor")[0]
+    assert [color == RED for color in point_colors] == [epoch in epochs[-2:] for epoch in epochs]
+    page.unroute(re.compile(r".*/explanations/[0-9a-f]+$"))
+    assert page_errors == []
+
+
+def test_training_health_exploding_histogram(page, server, page_errors):
+    # Its synthetic dataset is not registered: only the weights are described.
+    result = diagnose_demo_series(page, server, "demo-exploding", "none: describe the weights only")
+    epochs = result["epochs"]
+    weights = result["weights"]["layer1.weight"]
+    assert result["findings"][0]["layer"] == "layer1.weight"
+    expect(page.get_by_label("Tensor of the weight histogram")).to_have_value("layer1.weight")
+
+    # The late checkpoints set the shared range: the count axis starts logarithmic, under a note on the range.
+    expect(page.get_by_label("Logarithmic count axis")).to_be_checked()
+    expect(page.locator("#histogram-range-note")).to_contain_text(f"because of epoch {epochs[-1]}.")
+    histogram = chart_data(page, "histogram-chart")
+    assert histogram["scale"] == "logarithmic"
+    assert [[point["count"] for point in dataset["data"]] for dataset in histogram["datasets"]] \
+        == weights["histogram_counts"]
+    headers = page.locator("#histogram-figure thead th").all_text_contents()
+    assert headers[:5] == ["Epoch", "Minimum", "Maximum", "Mean", "Standard deviation"]
+    first_row = page.locator("#histogram-figure tbody tr").first.locator("td").all_text_contents()
+    assert float(first_row[1]) == pytest.approx(weights["min"][0], rel=1e-3)
+    assert float(first_row[2]) == pytest.approx(weights["max"][0], rel=1e-3)
+    assert float(first_row[4]) == pytest.approx(weights["std"][0], rel=1e-3)
+
+    # Only the slider's checkpoint, then the first and the slider's.
+    page.get_by_label("Checkpoints in the histogram").select_option(label="slider's checkpoint only")
+    page.get_by_label("Checkpoint of the per-layer bars").focus()
+    page.keyboard.press("Home")
+    histogram = chart_data(page, "histogram-chart")
+    assert [dataset["label"] for dataset in histogram["datasets"]] == [f"epoch {epochs[0]}"]
+    assert [point["count"] for point in histogram["datasets"][0]["data"]] == weights["histogram_counts"][0]
+    page.keyboard.press("End")
+    page.get_by_label("Checkpoints in the histogram").select_option(label="first and slider's checkpoint")
+    page.get_by_label("Logarithmic count axis").uncheck()
+    histogram = chart_data(page, "histogram-chart")
+    assert [dataset["label"] for dataset in histogram["datasets"]] == [f"epoch {epochs[0]}", f"epoch {epochs[-1]}"]
+    assert histogram["scale"] == "linear"
+    assert [point["y"] for point in histogram["datasets"][1]["data"]] == weights["histogram_counts"][-1]
+
+    # The exploding weights are red on the L2 norm lines at the checkpoints of their finding.
+    norm_tensors = [dataset["label"] for dataset in chart_data(page, "weight-norm-chart")["datasets"]]
+    flagged_at = {finding["layer"]: finding["checkpoints"] for finding in result["findings"]
+                  if finding["problem"] == "exploding-weights"}
+    for tensor, colors in zip(norm_tensors, chart_colors(page, "weight-norm-chart", "pointBackgroundColor")):
+        assert [color == RED for color in colors] == [epoch in flagged_at.get(tensor, []) for epoch in epochs], tensor
+    expect(page.locator("#loss-figure")).to_be_hidden()
+    screenshot(page, "training-health-exploding")
+
+    # On a phone the value axis shows few, compact ticks ("150K", not "150,000").
+    page.get_by_label("Checkpoints in the histogram").select_option(label="every checkpoint")
+    page.set_viewport_size(PHONE)
+    assert_no_horizontal_scroll(page, "training health of demo-exploding at 390 px")
+    ticks = page.evaluate("""() => Chart.getChart(document.getElementById("histogram-chart"))
+        .scales.x.ticks.map((tick) => tick.label)""")
+    assert len(ticks) <= 6, ticks
+    assert all(re.fullmatch(r"-?[0-9.]+[KMB]?", label) for label in ticks), ticks
+    screenshot(page, "training-health-exploding-phone")
     assert page_errors == []
 
 
 def test_training_health_healthy_series_all_clear(page, server, checkpoints_dir, checkpoint_networks, page_errors):
     series = upload_checkpoint_series(server, checkpoints_dir / "healthy", checkpoint_networks["healthy"])
     page.get_by_role("tab", name="Training health").click()
+    page.get_by_label("Checkpoint series", exact=True).select_option(label="healthy")
     expect(page.locator("#checkpoints-select option:checked")).to_have_text("healthy")
     expect(page.locator("#training-dataset option:checked")).to_have_text("breast_cancer")
     page.get_by_label("Histogram bins").fill("12")
@@ -576,7 +912,14 @@ def test_training_health_healthy_series_all_clear(page, server, checkpoints_dir,
 def test_checkpoint_upload_errors(page, server, checkpoints_dir, checkpoint_networks, page_errors):
     network = checkpoint_networks["healthy"]
     folder = checkpoints_dir / "healthy"
+    for name in DEMO_SERIES:
+        assert requests.delete(f"{server.url}/checkpoints/{name}", timeout=30).status_code == 204, name
     page.get_by_role("tab", name="Training health").click()
+    expect(page.locator("#checkpoints-summary")).to_have_text("No checkpoint series is uploaded.")
+    expect(page.locator("#training-form [data-error]")).to_have_text(
+        "Upload a checkpoint series with the form to run the diagnosis.")
+    expect(page.get_by_role("button", name="Run the diagnosis")).to_be_disabled()
+    screenshot(page, "training-health-empty")
     page.get_by_label("Architecture").set_input_files(folder / network["architecture"])
     page.get_by_label("Weights, one safetensors file per checkpoint").set_input_files(
         [folder / name for name in network["weights"][:3]])

@@ -8,6 +8,7 @@ import torch
 from captum.attr import GradientShap, IntegratedGradients, NoiseTunnel
 
 from explainer import InvalidParameterError, UnusableInputError, integrated_gradients, load_model
+from explainer.methods._integrated_gradients import standardized_path
 
 # With 500 Gauss-Legendre steps from the mean row, the demo MLP's 100 sampled
 # rows converge to a delta of about 3e-3. The remaining delta is mostly float32
@@ -170,7 +171,7 @@ def test_noise_tunnel_equals_captum(mlp_model, rows):
         )
         np.random.set_state(state)
     np.testing.assert_allclose(result.attributions, expected.detach().numpy(), atol=1e-6, rtol=0)
-    assert result.parameters["noise_tunnel"] == noise_tunnel
+    assert result.parameters["noise_tunnel"] == {**noise_tunnel, "scale": "raw"}
     assert result.parameters["random_state"] == 7
 
 
@@ -188,12 +189,76 @@ def test_noise_tunnel_seed_reproducible(mlp_model, rows):
     np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
 
 
-def test_noise_tunnel_smoothgrad_delta_per_row(mlp_model, rows):
-    result = integrated_gradients(mlp_model, rows.iloc[:10], target=1, n_steps=300, random_state=0,
-                                  noise_tunnel={"type": "smoothgrad", "n_samples": 5, "stdev": 0.1})
+@pytest.mark.parametrize("nt_type", ["smoothgrad", "smoothgrad_sq", "vargrad"])
+def test_noise_tunnel_delta_describes_attributions(mlp_model, breast_cancer_frame, features, nt_type):
+    result = integrated_gradients(mlp_model, features.iloc[:5], baseline="mean", reference=features, n_steps=100,
+                                  target="benign", random_state=0,
+                                  noise_tunnel={"type": nt_type, "n_samples": 8, "stdev": 0.5})
 
-    assert result.convergence_delta.shape == (10,)
-    assert result.max_abs_convergence_delta < 1e-2
+    gap = result.attributions.sum(axis=1) - (result.outputs - result.baseline_outputs)
+    assert result.convergence_delta.shape == (5,)
+    np.testing.assert_allclose(result.convergence_delta, gap, rtol=0, atol=1e-9)
+    assert result.max_abs_convergence_delta > 0.5, "noise of 0.5 in raw units breaks completeness"
+    assert len(result.notes) == 1
+    assert f"{nt_type} attributions are" in result.notes[0]
+    assert "not complete" in result.notes[0]
+
+
+def test_plain_integrated_gradients_no_notes(mean_result):
+    assert mean_result.notes == ()
+    assert mean_result.parameters["method"] == "gausslegendre"
+
+
+def test_standardized_path_same_attributions(mlp_model, rows, features):
+    inputs = mlp_model.to_tensor(rows.iloc[:20])
+    baselines = torch.from_numpy(np.tile(features.to_numpy(dtype=np.float32).mean(axis=0), (20, 1)))
+    center = torch.from_numpy(features.to_numpy(dtype=np.float32).mean(axis=0))
+    spread = torch.from_numpy(features.to_numpy(dtype=np.float32).std(axis=0))
+
+    plain = IntegratedGradients(mlp_model.torch_module).attribute(inputs, baselines=baselines, target=1, n_steps=100)
+    forward_z, inputs_z, baselines_z = standardized_path(mlp_model.torch_module, inputs, baselines, center, spread)
+    standardized = IntegratedGradients(forward_z).attribute(inputs_z, baselines=baselines_z, target=1, n_steps=100)
+
+    np.testing.assert_allclose(standardized.detach().numpy(), plain.detach().numpy(), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(inputs_z, inputs), "the wrapping changes the inputs, not the attributions"
+
+
+def test_noise_tunnel_std_scale_equals_captum(mlp_model, rows, features):
+    noise_tunnel = {"type": "smoothgrad", "n_samples": 4, "stdev": 0.2, "scale": "std"}
+
+    result = integrated_gradients(mlp_model, rows.iloc[:10], baseline="zeros", reference=features, target=1,
+                                  n_steps=20, noise_tunnel=noise_tunnel, random_state=5)
+
+    values = features.to_numpy(dtype=np.float64)
+    mean = torch.tensor(values.mean(axis=0), dtype=torch.float32)
+    std = torch.tensor(values.std(axis=0), dtype=torch.float32)
+
+    class FromStandardized(torch.nn.Module):
+        def forward(self, z):
+            return mlp_model.torch_module(mean + z * std)
+
+    inputs_z = (mlp_model.to_tensor(rows.iloc[:10]) - mean) / std
+    with torch.random.fork_rng(devices=[]):
+        state = np.random.get_state()
+        _seeded(5)
+        expected = NoiseTunnel(IntegratedGradients(FromStandardized())).attribute(
+            inputs_z, nt_type="smoothgrad", nt_samples=4, stdevs=0.2, baselines=(-mean / std).repeat(10, 1), target=1,
+            n_steps=20,
+        )
+        np.random.set_state(state)
+    np.testing.assert_allclose(result.attributions, expected.detach().numpy(), atol=1e-5, rtol=1e-5)
+    assert result.parameters["noise_tunnel"] == noise_tunnel
+
+
+def test_noise_tunnel_std_scale_small_noise_complete(mlp_model, rows, features):
+    plain = integrated_gradients(mlp_model, rows.iloc[:10], baseline="mean", reference=features, target=1,
+                                 n_steps=100)
+    smoothed = integrated_gradients(mlp_model, rows.iloc[:10], baseline="mean", reference=features, target=1,
+                                    n_steps=100, random_state=0,
+                                    noise_tunnel={"n_samples": 3, "stdev": 1e-6, "scale": "std"})
+
+    np.testing.assert_allclose(smoothed.attributions, plain.attributions, atol=1e-3, rtol=1e-3)
+    assert smoothed.max_abs_convergence_delta < plain.max_abs_convergence_delta + 1e-3
 
 
 def test_sampled_baselines_equal_gradient_shap(mlp_model, rows, features):
@@ -228,6 +293,16 @@ def test_sampled_baselines_delta_against_mean_output(mlp_model, rows, features):
     np.testing.assert_array_equal(result.attributions, again.attributions)
 
 
+def test_sampled_baselines_note_without_method(mlp_model, rows, features):
+    result = integrated_gradients(mlp_model, rows.iloc[:5], baseline="sample", reference=features,
+                                  n_baselines=3, n_steps=10, target=1, random_state=2)
+
+    assert "method" not in result.parameters
+    assert len(result.notes) == 1
+    assert "3 baseline rows" in result.notes[0]
+    assert "complete only in expectation" in result.notes[0]
+
+
 def test_internal_batch_size_same_attributions(mlp_model, rows):
     whole = integrated_gradients(mlp_model, rows.iloc[:10], n_steps=64, target=1)
     batched = integrated_gradients(mlp_model, rows.iloc[:10], n_steps=64, target=1, internal_batch_size=7)
@@ -240,7 +315,9 @@ def test_internal_batch_size_same_attributions(mlp_model, rows):
     "options, message",
     [
         ({"noise_tunnel": {"type": "blur"}}, r"noise_tunnel type must be one of \['smoothgrad'"),
-        ({"noise_tunnel": {"samples": 3}}, r"noise_tunnel must be a dict with keys \['type', 'n_samples', 'stdev'\]"),
+        ({"noise_tunnel": {"samples": 3}},
+         r"noise_tunnel must be a dict with keys \['type', 'n_samples', 'stdev', 'scale'\]"),
+        ({"noise_tunnel": {"scale": "minmax"}}, r"noise_tunnel scale must be one of \['raw', 'std'\]"),
         ({"noise_tunnel": {"stdev": 0}}, r"noise_tunnel stdev must be a positive number, got 0"),
         ({"noise_tunnel": {"n_samples": 0}}, r"noise_tunnel n_samples must be between 1 and 1000"),
         ({"baseline": "sample", "n_baselines": 0}, r"n_baselines must be between 1 and 10000, got 0"),

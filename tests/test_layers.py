@@ -169,8 +169,30 @@ def test_neuron_conductance_sums_to_layer_conductance(healthy_model, rows, refer
 
 @pytest.mark.parametrize("neuron", [16, -1, [1, 2], "3", True])
 def test_neuron_bad_index(healthy_model, rows, neuron):
-    with pytest.raises(InvalidParameterError, match=r"neuron must index one unit of the layer's output of shape \[16\]"):
+    with pytest.raises(InvalidParameterError, match=r"neuron must index one unit of layer 'layer1', whose output "
+                                                    r"has the unit shape \[16\]: an integer from 0 to 15") as raised:
         neuron_attributions(healthy_model, rows.iloc[:3], layer="layer1", neuron=neuron)
+    assert raised.value.details["unit_shape"] == [16]
+
+
+def test_neuron_index_message_for_grid():
+    from explainer.methods._layers import check_neuron
+
+    assert check_neuron([2, 7], (3, 8), "conv") == (2, 7)
+    with pytest.raises(InvalidParameterError, match=r"unit shape \[3, 8\]: a list of 2 integers, from 0 to 2, "
+                                                    r"0 to 7; got \[3, 0\]"):
+        check_neuron([3, 0], (3, 8), "conv")
+
+
+def test_describe_layers_unit_shapes(healthy_model, mlp_model, categorical_model, adult_model):
+    described = healthy_model.describe_layers()
+
+    assert [entry["name"] for entry in described] == ["standardize", "layer1", "relu1", "layer2", "relu2", "output"]
+    assert {"name": "layer1", "type": "Linear", "unit_shape": [16]} in described
+    assert {"name": "relu2", "type": "ReLU", "unit_shape": [8]} in described
+    assert {"name": "embed_color", "type": "Embedding", "unit_shape": [3]} in categorical_model.describe_layers()
+    assert mlp_model.describe_layers() == [], "layers inside a compiled TorchScript forward accept no hooks"
+    assert adult_model.describe_layers() is None
 
 
 def test_neuron_categorical_rejected(categorical_model, categorical_frame):

@@ -461,6 +461,77 @@ def test_layer_request_on_tree_model_is_422(client, adult_model_bytes):
     assert problem["applicable_methods"] == ["permutation", "shap", "what-if"]
 
 
+@pytest.mark.parametrize(
+    ("method", "parameters", "status", "fragments"),
+    [
+        ("neuron-attributions", {"layer": "layer2", "neuron": 12}, 400,
+         ["layer 'layer2'", "unit shape [8]", "0 to 7", "got 12"]),
+        ("neuron-attributions", {"layer": "layer1", "neuron": [1, 2]}, 400, ["unit shape [16]", "0 to 15"]),
+        ("integrated-gradients", {"target": "healthy"}, 400, ["classes: ['malignant', 'benign']"]),
+        ("layer-attributions", {"layer": "relu1", "target": 2}, 400, ["an index from 0 to 1, got 2"]),
+        ("integrated-gradients", {"row_indices": [0, 569]}, 422, ["row_indices [569] are out of range", "0 to 568"]),
+        ("neuron-attributions", {"layer": "layer1", "neuron": 0, "row_indices": [10_000]}, 422,
+         ["row_indices [10000] are out of range"]),
+        ("integrated-gradients", {"baseline": "sample", "noise_tunnel": {"n_samples": 2}}, 400,
+         ["noise_tunnel applies to one baseline"]),
+        ("integrated-gradients", {"baseline": [0.0, 1.0]}, 400, ["a baseline row needs 30 finite numbers, got 2"]),
+    ],
+    ids=["neuron-out-of-range", "neuron-wrong-dimension", "unknown-target", "target-index", "row-out-of-range",
+         "neuron-row-out-of-range", "noise-with-sampled-baselines", "short-baseline-row"],
+)
+def test_bad_network_request_rejected_at_submission(client, healthy_ids, method, parameters, status, fragments):
+    model_id, dataset_id = healthy_ids
+
+    problem = problem_of(client.post("/explanations", json={
+        "model_id": model_id, "dataset_id": dataset_id, "method": method, "parameters": parameters}))
+
+    assert problem["status"] == status
+    for fragment in fragments:
+        assert fragment in problem["detail"]
+    assert client.get("/explanations").json["jobs"] == [], "no job is queued"
+
+
+def test_noise_tunnel_on_categorical_model_rejected(client, checkpoints_dir, checkpoint_networks):
+    entry = checkpoint_networks["categorical"]
+    model = upload_model(client, (checkpoints_dir / "categorical" / entry["exported_architecture"]).read_bytes())
+    dataset = upload_dataset(client, open(entry["dataset_file"], "rb").read(), target="y")
+
+    problem = problem_of(client.post("/explanations", json={
+        "model_id": model.json["id"], "dataset_id": dataset.json["id"], "method": "integrated-gradients",
+        "parameters": {"noise_tunnel": {"stdev": 0.1}}}))
+
+    assert problem["status"] == 400
+    assert "not available for models with categorical inputs ['color']" in problem["detail"]
+    assert client.get("/explanations").json["jobs"] == []
+
+
+def test_model_resource_lists_layers(client, healthy_ids, healthy_program, mlp_bytes, adult_model_bytes):
+    model_id, _ = healthy_ids
+
+    described = client.get(f"/models/{model_id}").json
+    scripted = upload_model(client, mlp_bytes)
+    tree = upload_model(client, adult_model_bytes)
+
+    assert described["layers"] == load_model(healthy_program).describe_layers()
+    assert {"name": "layer2", "type": "Linear", "unit_shape": [8]} in described["layers"]
+    assert scripted.json["layers"] == [], "a TorchScript forward hides its layers"
+    assert client.get(f"/models/{scripted.json['id']}").json == scripted.json
+    assert tree.json["layers"] is None
+    assert "layers" not in client.get("/models").json["models"][0]
+
+
+def test_layer_listed_by_model_accepted(client, healthy_ids):
+    model_id, dataset_id = healthy_ids
+    layers = client.get(f"/models/{model_id}").json["layers"]
+    last = layers[-1]
+
+    result = _run_job(client, model_id, dataset_id, "neuron-attributions", {
+        "layer": last["name"], "neuron": last["unit_shape"][0] - 1, "row_indices": [0, 1], "n_steps": 8})
+
+    assert result["layer"] == last["name"]
+    assert result["neuron"] == [last["unit_shape"][0] - 1]
+
+
 def test_openapi_documents_network_requests(client):
     document = client.get("/openapi.json").json
 
@@ -498,3 +569,52 @@ def test_live_server_diagnoses_uploaded_series(live_server_factory, checkpoints_
     assert job["status"] == "succeeded", job
     assert _without_run_fields(job["result"]) == _without_run_fields(_direct_health(checkpoints_dir, entry))
     assert "vanishing-gradients" in {finding["problem"] for finding in job["result"]["findings"]}
+
+
+DEMO_SERIES = ["demo-healthy", "demo-vanishing", "demo-exploding", "demo-dead-relu"]
+
+
+def test_demo_series_registered_on_start(live_server_factory, demo_dir, checkpoint_networks):
+    server = live_server_factory(demo_models=demo_dir)
+
+    listed = requests.get(f"{server.url}/checkpoints", timeout=TIMEOUT).json()["checkpoints"]
+    created = requests.post(f"{server.url}/checkpoints/demo-vanishing/diagnoses?wait=60", json={
+        "dataset_id": "breast_cancer"}, timeout=TIMEOUT).json()
+
+    assert [series["name"] for series in listed] == DEMO_SERIES
+    by_name = {series["name"]: series for series in listed}
+    assert by_name["demo-vanishing"]["epochs"] == checkpoint_networks["vanishing"]["epochs"]
+    assert by_name["demo-vanishing"]["metadata"]["dataset"] == "breast_cancer"
+    assert "dataset" not in by_name["demo-exploding"]["metadata"], "its synthetic dataset is not a demo dataset"
+    assert created["status"] == "succeeded", created
+    findings = created["result"]["findings"]
+    assert "layer1.weight" in {finding["layer"] for finding in findings if finding["problem"] == "vanishing-gradients"}
+
+
+def test_demo_series_registered_once(live_server_factory, demo_dir):
+    first = live_server_factory(demo_models=demo_dir)
+    ids = [series["id"] for series in requests.get(f"{first.url}/checkpoints", timeout=TIMEOUT).json()["checkpoints"]]
+    first.stop()
+
+    restarted = live_server_factory(demo_models=demo_dir)
+    listed = requests.get(f"{restarted.url}/checkpoints", timeout=TIMEOUT).json()["checkpoints"]
+
+    assert [series["id"] for series in listed] == ids
+    assert [series["name"] for series in listed] == DEMO_SERIES
+
+
+def test_demo_without_checkpoints_registers_models_only(tmp_path, demo_dir):
+    from api import create_app
+
+    models_only = tmp_path / "demo"
+    models_only.mkdir()
+    for path in demo_dir.iterdir():
+        if path.is_file():
+            (models_only / path.name).symlink_to(path)
+    app = create_app({"data_dir": tmp_path / "service", "job_workers": 1, "demo_models": models_only})
+    try:
+        client = app.test_client()
+        assert client.get("/checkpoints").json["checkpoints"] == []
+        assert len(client.get("/models").json["models"]) == 3
+    finally:
+        app.extensions["explainer.jobs"].shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from explainer import (
     training_health,
 )
 from explainer.methods import _training_health as health
+from tests.conftest import DATASETS
 
 
 def _series(checkpoint_networks, checkpoints_dir, name, architecture="architecture"):
@@ -73,6 +75,85 @@ def test_exploding_weights_named(results):
     assert found["layer1.weight"]["checkpoint"] == results["exploding"].epochs[-1]
     assert found["layer1.weight"]["measured"] > 1000
     assert "learning rate" in found["layer1.weight"]["remedies"][0]
+
+
+def test_exploding_loss_and_gradients_diverge(results):
+    result = results["exploding"]
+    loss_findings = _findings(result, "diverging-loss")
+    gradient_findings = _findings(result, "diverging-gradients")
+
+    assert {finding["problem"] for finding in result.findings} == {
+        "exploding-weights", "diverging-loss", "diverging-gradients"}
+    assert set(loss_findings) == {None}
+    assert loss_findings[None]["measured"] == pytest.approx(result.loss[-1] / result.loss[0])
+    assert loss_findings[None]["threshold"] == health.DIVERGING_LOSS_FACTOR
+    assert loss_findings[None]["checkpoint"] == result.epochs[-1]
+    assert "learning rate" in loss_findings[None]["remedies"][0]
+    assert set(gradient_findings) == {"layer1.weight", "output.weight"}
+    first_norm = result.gradients["layer1.weight"]["norm"][0]
+    assert gradient_findings["layer1.weight"]["measured"] == pytest.approx(
+        result.gradients["layer1.weight"]["norm"].max() / first_norm)
+    assert not _findings(result, "rising-loss"), "a diverging loss is not reported as rising too"
+
+
+def test_checkpoints_out_of_order_rising_loss(checkpoint_networks, checkpoints_dir):
+    entry = checkpoint_networks["healthy"]
+    folder = checkpoints_dir / "healthy"
+    X, y = _data(checkpoint_networks, "healthy")
+    reversed_series = load_checkpoints(folder / entry["architecture"],
+                                       [folder / file for file in reversed(entry["weights"])],
+                                       epochs=list(reversed(entry["epochs"])))
+
+    result = training_health(reversed_series, X, y)
+
+    assert [finding["problem"] for finding in result.findings] == ["rising-loss"]
+    finding = result.findings[0]
+    assert finding["layer"] is None
+    assert finding["checkpoint"] == entry["epochs"][0]
+    assert finding["measured"] == pytest.approx(result.loss[-1] / result.loss[0])
+    assert finding["threshold"] == health.RISING_LOSS_FACTOR
+    assert "training order" in finding["remedies"][0]
+    assert result.thresholds["rising_loss_factor"] == health.RISING_LOSS_FACTOR
+
+
+@pytest.mark.parametrize(
+    ("loss", "problems", "checkpoints"),
+    [
+        ([1.0, 0.5, 0.4], [], []),
+        ([1.0, 0.8, 1.4], [], []),
+        ([1.0, 2.0, 0.9], [], []),
+        ([1.0, 1.2, 1.6], ["rising-loss"], ["c"]),
+        ([1.0, 2.0, 1.6], ["rising-loss"], ["b", "c"]),
+        ([1.0, 2e3, 3.0], ["diverging-loss"], ["b"]),
+        ([1.0, float("nan"), 0.5], ["diverging-loss"], ["b"]),
+        ([1.0, 0.5, float("inf")], ["diverging-loss"], ["c"]),
+        ([0.0, 0.5, 3.0], [], []),
+    ],
+    ids=["falling", "below-factor", "rises-then-falls", "ends-higher", "peak-in-between", "diverges",
+         "nan", "infinite", "first-zero"],
+)
+def test_loss_findings_rules(loss, problems, checkpoints):
+    found = health.find_problems(["a", "b", "c"], {}, {}, {}, np.array(loss))
+
+    assert [finding["problem"] for finding in found] == problems
+    if found:
+        assert found[0]["checkpoints"] == checkpoints
+        assert found[0]["layer"] is None
+
+
+def test_diverging_gradients_rule():
+    growing = {"layer1.weight": {"norm": np.array([0.1, 5.0, 2e3])},
+               "output.weight": {"norm": np.array([1.0, 50.0, float("nan")])}}
+    weights = {name: {"shape": [4, 4], "l2_norm": np.ones(3), "nan_count": np.zeros(3),
+                      "inf_count": np.zeros(3)} for name in growing}
+
+    found = {finding["layer"]: finding for finding in health.find_problems(["a", "b", "c"], weights, {}, growing)
+             if finding["problem"] == "diverging-gradients"}
+
+    assert set(found) == {"layer1.weight", "output.weight"}
+    assert found["layer1.weight"]["measured"] == pytest.approx(2e4)
+    assert found["layer1.weight"]["checkpoints"] == ["c"]
+    assert found["output.weight"]["measured"] == np.inf
 
 
 def test_dead_relu_units_named(results, checkpoint_networks, checkpoints_dir):
@@ -208,11 +289,46 @@ def test_training_health_bad_options(checkpoint_networks, checkpoints_dir, call,
         call(series)
 
 
+def _training_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_checkpoints", DATASETS / "train_checkpoints.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_checkpoints_describes_networks(checkpoints_dir, capsys):
+    module = _training_script()
+
+    assert module.main(["--output", str(checkpoints_dir)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + len(module.NETWORKS)
+    for name, line in zip(module.NETWORKS, lines[1:]):
+        assert line.startswith(f"  {name}: ")
+    assert "vanishing-gradients" in lines[2]
+
+
+def test_train_checkpoints_regressor_metadata(checkpoints_dir, checkpoint_networks):
+    module = _training_script()
+    manifest = json.loads((checkpoints_dir / "checkpoints.json").read_text(encoding="utf-8"))
+    stale = [dict(entry, metadata={**entry["metadata"], "output": "logits"}) for entry in manifest]
+
+    assert "output" not in checkpoint_networks["exploding"]["metadata"]
+    assert "output" not in checkpoint_networks["categorical"]["metadata"]
+    assert checkpoint_networks["healthy"]["metadata"]["output"] == "logits"
+    embedded = {"explainer.json": ""}
+    torch.jit.load(checkpoints_dir / "exploding" / "architecture.pt", _extra_files=embedded)
+    assert "output" not in json.loads(embedded["explainer.json"])
+    assert module._is_complete(checkpoints_dir, manifest)
+    assert not module._is_complete(checkpoints_dir, stale), "a manifest with other metadata is retrained"
+
+
 def test_train_checkpoints_idempotent(checkpoints_dir, capsys):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("train_checkpoints", checkpoints_dir.parent.parent
-                                                  / "datasets" / "train_checkpoints.py")
+    spec = importlib.util.spec_from_file_location("train_checkpoints", DATASETS / "train_checkpoints.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     written = (checkpoints_dir / "healthy" / "epoch-001.safetensors").stat().st_mtime_ns

@@ -28,7 +28,7 @@ blueprint = Blueprint("models", __name__, url_prefix="/models")
 def upload_model():
     data = uploaded_file("file")
     record = workspace().add_model(data, name=form_text("name"), metadata=form_json("metadata"))
-    return created(record, "models.get_model")
+    return created(workspace().describe_model(record["id"]), "models.get_model")
 
 
 @blueprint.post("/remote")
@@ -45,7 +45,7 @@ def register_remote_model():
     body = RemoteModelRequest.model_validate(json_body())
     spec = body.model_dump(exclude={"name"}, exclude_none=True)
     record = workspace().add_remote_model(spec, name=body.name)
-    return created(record, "models.get_model")
+    return created(workspace().describe_model(record["id"]), "models.get_model")
 
 
 @blueprint.get("")
@@ -55,10 +55,10 @@ def list_models():
 
 
 @blueprint.get("/<reference>")
-@doc(summary="Describe a model: format, task, features, classes.", tag="models",
-     responses={200: ModelResource}, errors=(404,))
+@doc(summary="Describe a model: format, task, features, classes, and the layers of a PyTorch model.",
+     tag="models", responses={200: ModelResource}, errors=(404,))
 def get_model(reference: str):
-    return jsonify(workspace().get_model(reference))
+    return jsonify(workspace().describe_model(reference))
 
 
 @blueprint.delete("/<reference>")

@@ -57,7 +57,9 @@ async function applySelection() {
   rowInput.max = dataset.n_rows - 1;
   const rowIndex = Number(rowInput.value);
   if (!Number.isInteger(rowIndex) || rowIndex < 0 || rowIndex >= dataset.n_rows) {
-    showError(byId("setup-error"), `Row index must be an integer from 0 to ${dataset.n_rows - 1}, got ${rowInput.value || "nothing"}.`);
+    const message = `Row index must be an integer from 0 to ${dataset.n_rows - 1}, got ${rowInput.value || "nothing"}.`;
+    showError(byId("setup-error"), message);
+    for (const view of Object.values(views)) view.invalidate?.(message);
     return;
   }
 

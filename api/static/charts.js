@@ -81,19 +81,22 @@ const categoryTicks = {
 /**
  * Draw horizontal bars, one group per label and one bar per dataset.
  *
- * `xScale` adds options to the value axis, such as a logarithmic type. A
- * legend is drawn when there are several datasets.
+ * `xScale` adds options to the value axis, such as a logarithmic type.
+ * `legend` replaces the legend options. By default a legend is drawn when
+ * there are several datasets. `layout` sets Chart.js layout options, such
+ * as padding for labels that a plugin draws outside the chart area.
  */
-export function horizontalBars(canvas, { labels, datasets, xTitle, xScale = {}, tooltip = {}, plugins = [] }) {
+export function horizontalBars(canvas, { labels, datasets, xTitle, xScale = {}, legend, layout, tooltip = {}, plugins = [] }) {
   fitHeight(canvas, labels.length * datasets.length);
   return drawChart(canvas, {
     type: "bar",
     data: { labels, datasets },
     options: {
       indexAxis: "y",
+      layout,
       responsive: true,
       maintainAspectRatio: false,
-      plugins: { legend: { display: datasets.length > 1, position: "bottom" }, tooltip },
+      plugins: { legend: legend ?? { display: datasets.length > 1, position: "bottom" }, tooltip },
       scales: { x: { title: axisTitle(xTitle), ...xScale }, y: { ticks: categoryTicks } },
     },
     plugins,
@@ -228,7 +231,8 @@ export function beeswarmChart(canvas, { features, xTitle }) {
 
 /**
  * Draw an ICE curve: the prediction as one feature moves over `grid`, with
- * the current value marked. Categorical grids get a category axis.
+ * the current value marked. Categorical grids get a category axis and one
+ * point per category, without a line, because categories have no order.
  */
 export function iceChart(canvas, { grid, values, categorical, marker, xTitle, yTitle }) {
   const curve = categorical ? values : grid.map((x, index) => ({ x, y: values[index] }));
@@ -237,7 +241,9 @@ export function iceChart(canvas, { grid, values, categorical, marker, xTitle, yT
     data: curve,
     borderColor: COLORS.line,
     backgroundColor: COLORS.line,
-    pointRadius: categorical ? 4 : 2,
+    showLine: !categorical,
+    pointRadius: categorical ? 6 : 2,
+    pointHoverRadius: categorical ? 8 : 4,
     tension: 0,
   }];
   if (marker) {

@@ -6,6 +6,12 @@ import { byId, element, formatNumber, formatValue, showError } from "./dom.js";
 import { formatOutput, isClassifier, outputOf, predictedClassIndex } from "./explanation.js";
 
 const N_COUNTERFACTUALS = 3;
+// A counterfactual that changes more features than this is shown collapsed.
+const MAX_LISTED_CHANGES = 5;
+// The default target range of a regressor starts this fraction above the current prediction.
+const DEFAULT_RAISE = 0.1;
+// Decimals shown for a float feature: at least 1, at most MAX_DECIMALS.
+const MAX_DECIMALS = 10;
 
 /** Return the most probable class that is not predicted: the class a user most likely wants to reach. */
 function otherClassIndex(probabilities) {
@@ -16,15 +22,60 @@ function otherClassIndex(probabilities) {
   }, null);
 }
 
+/** Round `value` up to `digits` significant digits: 448,837 to 449,000. */
+function ceilSignificant(value, digits) {
+  if (value === 0) return 0;
+  const scale = 10 ** (Math.floor(Math.log10(Math.abs(value))) - digits + 1);
+  return Number((Math.ceil(value / scale) * scale).toPrecision(digits));
+}
+
 /**
- * Return a target range on the other side of the median of the dataset's
- * target: [75 % quantile, max] for a prediction below the median, else
- * [min, 25 % quantile].
+ * Return the default target range of a regressor: at least 10 % above the
+ * current prediction, rounded up to three significant digits, with no upper
+ * bound. A prediction of 0 gets a lower bound of 10 % of the target's
+ * interquartile range, or 1 without one.
  */
 function defaultRange(prediction, targetColumn) {
   const quantiles = targetColumn?.quantiles;
-  if (!quantiles) return [prediction * 1.1, null];
-  return prediction < quantiles["0.5"] ? [quantiles["0.75"], targetColumn.max] : [targetColumn.min, quantiles["0.25"]];
+  const spread = quantiles ? quantiles["0.75"] - quantiles["0.25"] : 0;
+  const step = prediction !== 0 ? Math.abs(prediction) * DEFAULT_RAISE : spread * DEFAULT_RAISE || 1;
+  return [ceilSignificant(prediction + step, 3), null];
+}
+
+/** Count the decimals of a number as written, ignoring binary rounding noise (40.62610000000001 has 4). */
+function decimalsOf(value) {
+  const text = String(Number(value.toPrecision(12)));
+  if (text.includes("e")) return MAX_DECIMALS;
+  const point = text.indexOf(".");
+  return point < 0 ? 0 : text.length - point - 1;
+}
+
+/**
+ * Return the decimals a float column's values are recorded with, judged from
+ * the minimum and maximum in its schema, which are values of the data.
+ */
+function columnDecimals(column) {
+  const extremes = [column?.min, column?.max].filter(Number.isFinite);
+  return Math.min(MAX_DECIMALS, Math.max(1, ...extremes.map(decimalsOf)));
+}
+
+function formatDecimals(value, decimals) {
+  return value.toLocaleString("en-US", { maximumFractionDigits: decimals });
+}
+
+/**
+ * Format a counterfactual's change of a feature as "old → new". Integer
+ * columns show integers. Float columns show the decimals of the column's
+ * data, and more where old and new would otherwise read the same.
+ */
+function describeChange(column, before, after) {
+  if (typeof before !== "number" || typeof after !== "number") return `${formatValue(before)} → ${formatValue(after)}`;
+  if (column?.is_integer) return `${formatDecimals(Math.round(before), 0)} → ${formatDecimals(Math.round(after), 0)}`;
+  let decimals = columnDecimals(column);
+  while (decimals < MAX_DECIMALS && before !== after && before.toFixed(decimals) === after.toFixed(decimals)) {
+    decimals += 1;
+  }
+  return `${formatDecimals(before, decimals)} → ${formatDecimals(after, decimals)}`;
 }
 
 function optionalNumber(input) {
@@ -44,14 +95,23 @@ export class CounterfactualPanel {
     this.button.addEventListener("click", () => this.find());
   }
 
+  /** Stop a running search and disable the search until the next `setSelection`, because the row is unusable. */
+  invalidate() {
+    this.searching?.abort();
+    this.searching = null;
+    this.button.disabled = true;
+  }
+
   setSelection(selection, basePrediction) {
     this.selection = selection;
     this.searching?.abort();
+    this.button.disabled = false;
     this.list.replaceChildren();
     this.status.textContent = "";
     showError(this.errorNode, "");
 
     const { model, dataset, schema } = selection;
+    this.columns = new Map(schema.columns.map((column) => [column.name, column]));
     const classifier = isClassifier(model);
     byId("cf-class-field").hidden = !classifier;
     byId("cf-low-field").hidden = classifier;
@@ -64,10 +124,27 @@ export class CounterfactualPanel {
       }, name)));
     } else {
       const targetColumn = schema.columns.find((column) => column.name === dataset.target);
-      const [low, high] = defaultRange(outputOf(basePrediction, 0), targetColumn);
+      const current = outputOf(basePrediction, 0);
+      const [low, high] = defaultRange(current, targetColumn);
       byId("cf-low").value = low === null ? "" : String(low);
       byId("cf-high").value = high === null ? "" : String(high);
+      byId("cf-range-hint").textContent = `The default target is at least 10 % above the row's prediction ` +
+        `(${formatNumber(current)}). Edit the bounds for another target, and leave one empty for no bound.`;
     }
+    byId("cf-range-hint").hidden = classifier;
+  }
+
+  /**
+   * Return `counterfactual`'s row as the controls should take it: integer
+   * columns rounded to integers, other values exactly as the service returned
+   * them, so that the prediction still reaches the target.
+   */
+  appliedRow(counterfactual, sentRow) {
+    const row = { ...(counterfactual.row ?? { ...sentRow, ...counterfactual.changes }) };
+    for (const feature of Object.keys(counterfactual.changes ?? {})) {
+      if (typeof row[feature] === "number" && this.columns.get(feature)?.is_integer) row[feature] = Math.round(row[feature]);
+    }
+    return row;
   }
 
   /** Build the target part of the request, or return an error message for an unusable range. */
@@ -139,15 +216,20 @@ export class CounterfactualPanel {
       const changes = Object.entries(counterfactual.changes ?? {});
       const title = `Option ${index + 1}`;
       const apply = element("button", { type: "button", className: "secondary", "aria-label": `Apply ${title.toLowerCase()}` }, "Apply");
-      apply.addEventListener("click", () => this.apply(counterfactual.row ?? { ...sentRow, ...counterfactual.changes }));
+      apply.addEventListener("click", () => this.apply(this.appliedRow(counterfactual, sentRow)));
+      const list = element("ul", { className: "changes" }, changes.map(([feature, value]) => element("li", {},
+        element("span", { className: "feature-name" }, feature),
+        `: ${describeChange(this.columns.get(feature), sentRow[feature], value)}`)));
       return element("li", { className: "counterfactual", "data-reaches-target": String(Boolean(counterfactual.reaches_target)) },
         element("p", {},
           element("strong", {}, title), ": ",
           `${changes.length} ${changes.length === 1 ? "change" : "changes"}, distance ${formatNumber(counterfactual.distance)}; `,
           `prediction ${this.describePrediction(counterfactual.prediction)}; `,
           counterfactual.reaches_target ? "reaches the target." : "does not reach the target."),
-        element("ul", { className: "changes" }, changes.map(([feature, value]) => element("li", {},
-          element("span", { className: "feature-name" }, feature), `: ${formatValue(sentRow[feature])} → ${formatValue(value)}`))),
+        changes.length > MAX_LISTED_CHANGES
+          ? element("details", { className: "many-changes" },
+            element("summary", {}, `This option changes many features (${changes.length}): show them`), list)
+          : list,
         apply);
     }));
   }

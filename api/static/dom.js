@@ -31,9 +31,24 @@ export function showError(node, message) {
   node.hidden = !message;
 }
 
-/** Format a probability with three decimals, the precision the page shows. */
+// Probabilities this close to 0.5, the decision boundary of two classes, get
+// more decimals, so that a class just past the boundary never reads "0.500".
+const NEAR_BOUNDARY = 0.01;
+const MAX_PROBABILITY_DECIMALS = 8;
+
+/**
+ * Format a probability with three decimals, the precision the page shows.
+ * Within 0.01 of 0.5 it gets four decimals, and up to eight while the
+ * rounded value still reads 0.5.
+ */
 export function formatProbability(value) {
-  return value === null || value === undefined ? "—" : value.toFixed(3);
+  if (value === null || value === undefined) return "—";
+  if (Math.abs(value - 0.5) >= NEAR_BOUNDARY) return value.toFixed(3);
+  let decimals = 4;
+  while (decimals < MAX_PROBABILITY_DECIMALS && Number(value.toFixed(decimals)) === 0.5 && value !== 0.5) {
+    decimals += 1;
+  }
+  return value.toFixed(decimals);
 }
 
 /**
@@ -47,6 +62,13 @@ export function formatNumber(value) {
   if (Number.isInteger(value)) return value.toLocaleString("en-US");
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
   return Number(value.toPrecision(4)).toString();
+}
+
+const COMPACT = new Intl.NumberFormat("en-US", { notation: "compact", maximumSignificantDigits: 3 });
+
+/** Format a number in few characters for axis ticks: 150,000 as 150K, 0.0123 as 0.0123. */
+export function formatCompact(value) {
+  return COMPACT.format(value);
 }
 
 /** Format a feature value as the page shows it: missing values as "missing". */
@@ -77,9 +99,19 @@ export function renderTable(container, caption, headers, rows, { hideCaption = f
   const table = element("table", {},
     element("caption", { className: hideCaption ? "visually-hidden" : undefined }, caption),
     element("thead", {}, element("tr", {}, headers.map((header) => element("th", { scope: "col" }, header)))),
-    element("tbody", {}, rows.map((cells) => element("tr", {}, cells.map((cell) => element("td", {}, cell))))),
+    element("tbody", {}, rows.map((cells) => element("tr", {}, cells.map((cell) => element("td", {}, breakable(cell)))))),
   );
-  container.replaceChildren(table);
+  // A table wider than its card scrolls inside this box, not the page.
+  container.replaceChildren(element("div", { className: "table-scroll" }, table));
+}
+
+/**
+ * Let a text cell wrap after underscores, so that names such as
+ * housing_median_age fit a narrow column. Other cells are returned as they are.
+ */
+function breakable(cell) {
+  if (typeof cell !== "string" || !cell.includes("_")) return cell;
+  return cell.split(/(?<=_)/).flatMap((part, index) => (index === 0 ? [part] : [document.createElement("wbr"), part]));
 }
 
 /** Call `callback` once calls have stopped for `delay` ms. */

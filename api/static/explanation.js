@@ -2,7 +2,7 @@
 // rendering them: shared by the "explain a prediction" view and the simulator.
 
 import { contributionChart } from "./charts.js";
-import { element, formatChange, formatNumber, formatProbability, formatValue, renderTable } from "./dom.js";
+import { element, formatChange, formatNumber, formatProbability, formatValue, renderTable, showError } from "./dom.js";
 
 // Rows of the contribution chart; the tables list every feature.
 export const MAX_CHART_FEATURES = 15;
@@ -28,6 +28,11 @@ export function outputOf(prediction, classIndex) {
 /** Format an output as the page shows it: probabilities with 3 decimals, values with 4 significant digits. */
 export function formatOutput(model, value) {
   return isClassifier(model) ? formatProbability(value) : formatNumber(value);
+}
+
+/** Format a change of a probability with three decimals, wherever it lies. */
+function formatProbabilityChange(value) {
+  return formatChange(value, (magnitude) => magnitude.toFixed(3));
 }
 
 /**
@@ -67,10 +72,20 @@ export function renderPredictionTable(container, model, prediction, change) {
       element("span", { "data-probability-for": name }, formatProbability(prediction[index])));
     const label = index === predicted ? element("strong", {}, `${name} (predicted)`) : name;
     const cells = [label, probability];
-    if (change) cells.push(formatChange(change[index], formatProbability));
+    if (change) cells.push(formatProbabilityChange(change[index]));
     return cells;
   });
   renderTable(container, caption, headers, rows);
+}
+
+/**
+ * Grey out a prediction panel and show `message`. The last request failed,
+ * so the prediction left on screen belongs to an earlier request. The next
+ * successful render sets the state back to "ready".
+ */
+export function markStale(container, errorNode, message) {
+  container.dataset.state = "error";
+  showError(errorNode, message);
 }
 
 /** Write one sentence for the live region: the predicted class or value, and its change. */
@@ -84,7 +99,7 @@ export function predictionSentence(model, prediction, change) {
   const index = predictedClassIndex(prediction);
   const name = model.class_names[index];
   const sentence = `Predicted class ${name}, probability ${formatProbability(prediction[index])}`;
-  return change ? `${sentence} (${formatChange(change[index], formatProbability)} against the original row).` : `${sentence}.`;
+  return change ? `${sentence} (${formatProbabilityChange(change[index])} against the original row).` : `${sentence}.`;
 }
 
 /** Draw the largest contributions, by absolute value, as signed bars. */

@@ -5,8 +5,8 @@
 import { request } from "./api.js";
 import { byId, formatNumber, showError } from "./dom.js";
 import {
-  contributionsOf, drawContributions, formatOutput, isClassifier, MAX_CHART_FEATURES, outputOf, predictedClassIndex,
-  predictionSentence, renderContributionTable, renderPredictionTable,
+  contributionsOf, drawContributions, formatOutput, isClassifier, markStale, MAX_CHART_FEATURES, outputOf,
+  predictedClassIndex, predictionSentence, renderContributionTable, renderPredictionTable,
 } from "./explanation.js";
 
 export class RowView {
@@ -15,15 +15,28 @@ export class RowView {
     this.container = byId("row-prediction");
     this.stale = true;
     this.loading = null;
+    // Why the selection cannot be explained (a row index out of range), or null.
+    this.invalidMessage = null;
   }
 
   setSelection(selection) {
     this.selection = selection;
     this.stale = true;
+    this.invalidMessage = null;
   }
 
   show() {
-    if (this.stale && this.selection && !this.panel.hidden) this.load();
+    if (this.stale && this.selection && !this.invalidMessage && !this.panel.hidden) this.load();
+  }
+
+  /**
+   * Mark the shown prediction out of date because the selection is unusable,
+   * such as a row index out of range. Nothing loads until a usable selection arrives.
+   */
+  invalidate(message) {
+    this.invalidMessage = message;
+    this.loading?.abort();
+    markStale(this.container, byId("row-error"), message);
   }
 
   async load() {
@@ -44,8 +57,7 @@ export class RowView {
       });
     } catch (error) {
       if (error.name === "AbortError") return;
-      this.container.dataset.state = "error";
-      showError(byId("row-error"), `Explaining row ${rowIndex} failed: ${error.message}`);
+      markStale(this.container, byId("row-error"), `Explaining row ${rowIndex} failed: ${error.message}`);
       return;
     }
     this.render(result);

@@ -7,7 +7,7 @@ import { FeatureControl } from "./controls.js";
 import { CounterfactualPanel } from "./counterfactuals.js";
 import { byId, element, showError } from "./dom.js";
 import {
-  contributionsOf, drawContributions, isClassifier, outputOf, predictedClassIndex, predictionSentence,
+  contributionsOf, drawContributions, isClassifier, markStale, outputOf, predictedClassIndex, predictionSentence,
   renderPredictionTable,
 } from "./explanation.js";
 
@@ -25,6 +25,8 @@ export class Simulator {
     this.whatIf = null;
     this.sweep = null;
     this.latest = null;
+    // Why the selection cannot be predicted (a row index out of range), or null.
+    this.invalidMessage = null;
 
     this.counterfactuals = new CounterfactualPanel({
       currentRow: () => this.latest?.changed_row,
@@ -43,10 +45,24 @@ export class Simulator {
   setSelection(selection) {
     this.selection = selection;
     this.stale = true;
+    this.invalidMessage = null;
+  }
+
+  /**
+   * Mark the shown prediction out of date because the selection is unusable,
+   * such as a row index out of range. Control changes are not sent until a
+   * usable selection arrives, because they belong to the earlier row.
+   */
+  invalidate(message) {
+    this.invalidMessage = message;
+    clearTimeout(this.updateTimer);
+    this.whatIf?.abort();
+    this.counterfactuals.invalidate();
+    markStale(this.prediction, byId("sim-error"), message);
   }
 
   show() {
-    if (this.stale && this.selection && !this.panel.hidden) this.build();
+    if (this.stale && this.selection && !this.invalidMessage && !this.panel.hidden) this.build();
   }
 
   classIndex() {
@@ -67,9 +83,8 @@ export class Simulator {
       base = await this.query({});
     } catch (error) {
       if (error.name === "AbortError") return;
-      this.prediction.dataset.state = "error";
       byId("sim-fields").replaceChildren();
-      showError(byId("sim-error"), `Loading row ${this.selection.rowIndex} failed: ${error.message}`);
+      markStale(this.prediction, byId("sim-error"), `Loading row ${this.selection.rowIndex} failed: ${error.message}`);
       return;
     }
 
@@ -115,6 +130,10 @@ export class Simulator {
   }
 
   scheduleUpdate() {
+    if (this.invalidMessage) {
+      markStale(this.prediction, byId("sim-error"), this.invalidMessage);
+      return;
+    }
     this.prediction.dataset.state = "loading";
     clearTimeout(this.updateTimer);
     this.updateTimer = setTimeout(() => this.update(), UPDATE_DELAY_MS);
@@ -128,8 +147,7 @@ export class Simulator {
       result = await this.query(changes);
     } catch (error) {
       if (error.name === "AbortError") return;
-      this.prediction.dataset.state = "error";
-      showError(byId("sim-error"), `Predicting the changed row failed: ${error.message}`);
+      markStale(this.prediction, byId("sim-error"), `Predicting the changed row failed: ${error.message}`);
       return;
     }
     this.render(result, changes);
@@ -138,7 +156,7 @@ export class Simulator {
 
   /** Set every control to `row`'s values and predict at once. */
   applyRow(row) {
-    if (!this.controls.length) return;
+    if (!this.controls.length || this.invalidMessage) return;
     for (const control of this.controls) control.value = row[control.name];
     clearTimeout(this.updateTimer);
     this.update();

@@ -6,52 +6,23 @@ import { ApiError, request } from "./api.js";
 import { COLORS, horizontalBars } from "./charts.js";
 import { coversFeatures, matchingDataset } from "./dataset-match.js";
 import { byId, element, formatNumber, integerField, renderTable, showError } from "./dom.js";
-import { checkpointLinesChart, epochGradient, histogramChart, valueScale } from "./health-charts.js";
+import {
+  checkpointLinesChart, epochGradient, flaggedLegend, histogramChart, spansOrdersOfMagnitude, THRESHOLD_LABEL_PADDING,
+  thresholdLines, valueScale,
+} from "./health-charts.js";
 import { JobForm } from "./job-form.js";
-
-// The title of each problem, the quantity of its `measured` figure, and the
-// side of its threshold on which a finding lies.
-const PROBLEMS = {
-  "vanishing-gradients": { title: "Vanishing gradients", measured: "Gradient norm relative to the last weight matrix's", side: "below" },
-  "exploding-gradients": { title: "Exploding gradients", measured: "Gradient norm relative to the last weight matrix's", side: "above" },
-  "exploding-weights": { title: "Exploding weights", measured: "L2 norm relative to the first checkpoint's", side: "above" },
-  "collapsing-weights": { title: "Collapsing weights", measured: "L2 norm relative to the first checkpoint's", side: "below" },
-  "dead-relu-units": { title: "Dead ReLU units", measured: "Fraction of units that output zero on every row", side: "above" },
-  "saturated-units": { title: "Saturated units", measured: "Fraction of activations near an asymptote", side: "above" },
-  "non-finite-weights": { title: "Non-finite weights", measured: "NaN or infinite values", side: "above" },
-};
-
-const THRESHOLDS = {
-  near_zero_epsilon: "A weight counts as near zero below this absolute value",
-  saturation_distance: "A sigmoid or tanh output counts as saturated within this distance of an asymptote",
-  dead_unit_fraction: "Dead ReLU units: flagged above this fraction of a layer's units",
-  saturated_fraction: "Saturated units: flagged above this fraction of a layer's activations",
-  vanishing_gradient_ratio: "Vanishing gradients: flagged below this multiple of the last weight matrix's gradient norm",
-  exploding_gradient_ratio: "Exploding gradients: flagged above this multiple of the last weight matrix's gradient norm",
-  weight_growth_factor: "Exploding weights: flagged above this multiple of the first checkpoint's L2 norm",
-  weight_collapse_factor: "Collapsing weights: flagged below this multiple of the first checkpoint's L2 norm",
-};
+import { isFlagged, problemOf, renderFindings, sentenceCase } from "./training-findings.js";
 
 const ACTIVATION_COLORS = { dead: COLORS.lower, saturated: COLORS.marker };
-// Checkpoint labels are listed in full up to this many. Longer lists are cut in the middle.
-const MAX_LISTED_CHECKPOINTS = 8;
+// A checkpoint whose values span less than this fraction of the shared
+// histogram range fills only a bin or two of its histogram. When at least
+// half of the checkpoints do, the histogram gets a note and a logarithmic
+// count axis by default.
+const NARROW_SPAN_FRACTION = 0.1;
 
-function problemOf(finding) {
-  return PROBLEMS[finding.problem] ?? { title: finding.problem, measured: "Measured", side: "beyond" };
-}
-
-/** Start `text` with a capital letter and end it with a full stop. */
-function sentence(text) {
-  const trimmed = text.trim();
-  const capitalized = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
-  return /[.!?]$/.test(capitalized) ? capitalized : `${capitalized}.`;
-}
-
-function listCheckpoints(labels, total) {
-  const listed = labels.length <= MAX_LISTED_CHECKPOINTS
-    ? labels.join(", ")
-    : `${labels.slice(0, 3).join(", ")}, …, ${labels[labels.length - 1]}`;
-  return `${listed} (${labels.length} of ${total})`;
+/** Return `text` with its first letter in lower case: "Dead ReLU units" reads "dead ReLU units". */
+function lowerFirst(text) {
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 function joinNumbers(values) {
@@ -81,6 +52,68 @@ function describeSeries(series) {
     `${epochs.length} checkpoints, epochs ${epochs[0]} to ${epochs[epochs.length - 1]}; ${parameters} parameter tensors.`;
 }
 
+/**
+ * Return the parameter tensors of the nearest layer before `layer` that has
+ * any, in the module order of the result's activations: the ones that feed
+ * an activation layer such as a ReLU.
+ */
+function feedingTensors({ weights, activations }, layer) {
+  const order = Object.keys(activations);
+  for (let index = order.indexOf(layer) - 1; index >= 0; index -= 1) {
+    const tensors = Object.keys(weights).filter((name) => weights[name].layer === order[index]);
+    if (tensors.length) return tensors;
+  }
+  return [];
+}
+
+/**
+ * Return the tensor whose histogram is shown first: the tensor of the first
+ * finding on a layer. A finding on a layer without parameters, such as a
+ * ReLU, points to the layer that feeds it: its bias for dead units, because
+ * a negative bias is their usual cause, and its weight otherwise. Without
+ * such a finding, the first weight tensor.
+ */
+function defaultTensor(result) {
+  const { weights, findings } = result;
+  for (const finding of findings) {
+    if (finding.layer === null) continue;
+    if (finding.layer in weights) return finding.layer;
+    const feeding = feedingTensors(result, finding.layer);
+    const preferred = finding.problem === "dead-relu-units" ? "bias" : "weight";
+    if (feeding.length) return feeding.find((name) => weights[name].kind === preferred) ?? feeding[0];
+  }
+  const tensors = Object.keys(weights);
+  return tensors.find((name) => weights[name].kind === "weight") ?? tensors[0];
+}
+
+/** Return the positions of the checkpoints that the histogram draws, as "Checkpoints in the histogram" chooses. */
+function histogramPositions(choice, chosen, count) {
+  if (choice === "chosen") return [chosen];
+  if (choice === "first-and-chosen") return chosen === 0 ? [0] : [0, chosen];
+  return [...Array(count).keys()];
+}
+
+/**
+ * Return a note when at least half of the checkpoints of a tensor span less
+ * than a tenth of the range that all checkpoints share, so that their
+ * histograms fill only a bin or two, or "" otherwise. The note names the
+ * checkpoints that set the range.
+ */
+function narrowRangeNote(entry, epochs) {
+  const edges = entry.histogram_edges;
+  const range = edges[edges.length - 1] - edges[0];
+  const spans = epochs.map((_, index) => (Number.isFinite(entry.min[index]) && Number.isFinite(entry.max[index])
+    ? entry.max[index] - entry.min[index] : null));
+  const narrow = epochs.filter((_, index) => spans[index] !== null && spans[index] < range * NARROW_SPAN_FRACTION);
+  const wide = epochs.filter((_, index) => spans[index] !== null && spans[index] >= range / 2);
+  if (narrow.length < epochs.length / 2 || !wide.length) return "";
+  return `The shared bins span ${formatNumber(edges[0])} to ${formatNumber(edges[edges.length - 1])} because of ` +
+    `epoch${wide.length > 1 ? "s" : ""} ${wide.join(", ")}. The values of epoch${narrow.length > 1 ? "s" : ""} ` +
+    `${narrow.join(", ")} span less than a tenth of that range, so their histograms fill only a bin or two: ` +
+    "a logarithmic count axis or fewer checkpoints shows them better, and Numbers lists each checkpoint's minimum, " +
+    "maximum and standard deviation.";
+}
+
 export class TrainingView {
   constructor() {
     this.seriesSelect = byId("checkpoints-select");
@@ -97,7 +130,14 @@ export class TrainingView {
       onResult: (result) => this.showResult(result),
     });
     this.seriesSelect.addEventListener("change", () => this.selectSeries());
-    this.tensorSelect.addEventListener("change", () => this.drawHistogram());
+    this.histogramCheckpoints = byId("histogram-checkpoints");
+    this.histogramLog = byId("histogram-log");
+    this.tensorSelect.addEventListener("change", () => {
+      this.chooseCountAxis();
+      this.drawHistogram();
+    });
+    this.histogramCheckpoints.addEventListener("change", () => this.drawHistogram());
+    this.histogramLog.addEventListener("change", () => this.drawHistogram());
     this.checkpointSlider.addEventListener("input", () => {
       this.drawHistogram();
       this.drawCheckpointBars();
@@ -192,66 +232,27 @@ export class TrainingView {
       `${epochs.length} checkpoints, ${Object.keys(result.weights).length} tensors, ${rows}; ${result.elapsed_seconds.toFixed(2)} s.${loss}`;
 
     const tensors = Object.keys(result.weights);
-    const flagged = result.findings.map((finding) => finding.layer).find((layer) => layer in result.weights);
-    const firstWeight = tensors.find((name) => result.weights[name].kind === "weight");
+    const shownFirst = defaultTensor(result);
     this.tensorSelect.replaceChildren(...tensors.map((name) => element("option", {
       value: name,
-      selected: name === (flagged ?? firstWeight ?? tensors[0]),
+      selected: name === shownFirst,
     }, `${name} (${shapeText(result.weights[name].shape)})`)));
     this.checkpointSlider.max = epochs.length - 1;
     this.checkpointSlider.value = epochs.length - 1;
+    this.chooseCountAxis();
 
     byId("training-results").hidden = false;
-    this.renderFindings();
+    renderFindings(result);
     this.drawHistogram();
     this.drawCheckpointBars();
+    this.drawLoss();
     this.drawWeightLines();
   }
 
-  renderFindings() {
-    const { findings, thresholds, epochs } = this.result;
-    const container = byId("training-findings");
-    const details = byId("training-thresholds");
-    if (!findings.length) {
-      container.replaceChildren(element("p", { className: "all-clear", id: "training-all-clear" },
-        "No problems found: every statistic is within the thresholds below."));
-    } else {
-      const groups = new Map();
-      for (const finding of findings) {
-        if (!groups.has(finding.problem)) groups.set(finding.problem, []);
-        groups.get(finding.problem).push(finding);
-      }
-      container.replaceChildren(...[...groups].map(([problem, group]) => this.findingGroup(problem, group, epochs.length)));
-    }
-    details.open = !findings.length;
-    renderTable(details.querySelector("[data-table]"), "Thresholds of the findings", ["Check", "Threshold"],
-      Object.entries(thresholds).map(([name, value]) => [THRESHOLDS[name] ?? name, formatNumber(value)]),
-      { hideCaption: true });
-
-    const notes = [...this.result.notes];
-    if (!this.result.n_rows) {
-      notes.push("Without a dataset only the weights are described: choose one for activation statistics and gradient norms.");
-    }
-    byId("training-notes").replaceChildren(...notes.map((note) => element("li", {}, sentence(note))));
-  }
-
-  findingGroup(problem, group, nCheckpoints) {
-    const description = problemOf(group[0]);
-    const layers = group.length === 1 ? "1 layer" : `${group.length} layers`;
-    return element("section", { className: "finding-group", "data-problem": problem },
-      element("h3", {}, `${description.title}: ${layers}`),
-      element("ul", { className: "findings" }, group.map((finding) => element("li", {
-        className: "finding",
-        "data-problem": finding.problem,
-        "data-layer": finding.layer,
-      },
-      element("p", {}, element("strong", {}, finding.layer), `, worst at checkpoint ${finding.checkpoint}: ${sentence(finding.message)}`),
-      element("p", { className: "figures" },
-        `${description.measured}: ${formatNumber(finding.measured)}, flagged ${description.side} ${formatNumber(finding.threshold)}. ` +
-        `Crossed at checkpoints ${listCheckpoints(finding.checkpoints, nCheckpoints)}.`)))),
-      element("p", { className: "remedies-title" }, "Remedies:"),
-      element("ul", { className: "remedies" }, group[0].remedies.map((remedy) => element("li", {}, sentence(remedy)))),
-    );
+  /** Make the count axis logarithmic by default where some checkpoints fill only a bin or two. */
+  chooseCountAxis() {
+    const entry = this.result.weights[this.tensorSelect.value];
+    this.histogramLog.checked = Boolean(entry && narrowRangeNote(entry, this.result.epochs));
   }
 
   checkpointPosition() {
@@ -259,18 +260,35 @@ export class TrainingView {
   }
 
   drawHistogram() {
-    const { epochs, weights } = this.result;
+    const { epochs, weights, findings } = this.result;
     const name = this.tensorSelect.value;
     const entry = weights[name];
     const position = this.checkpointPosition();
+    const shown = histogramPositions(this.histogramCheckpoints.value, position, epochs.length);
+    const logarithmic = this.histogramLog.checked;
     const edges = entry.histogram_edges;
     const figure = byId("histogram-figure");
     const canvas = byId("histogram-chart");
     canvas.dataset.tensor = name;
+
+    const shownText = shown.length === epochs.length
+      ? `at each checkpoint; epoch ${epochs[position]} is drawn wider`
+      : `at epoch${shown.length > 1 ? "s" : ""} ${shown.map((index) => epochs[index]).join(" and ")}`;
+    const fed = findings.filter((finding) => finding.layer !== null && !(finding.layer in weights)
+      && feedingTensors(this.result, finding.layer).includes(name));
+    const feeds = fed.length
+      ? `; ${entry.layer} feeds ${fed.map((finding) => `${finding.layer}, flagged for ${lowerFirst(problemOf(finding).title)}`).join(", ")}`
+      : "";
     byId("histogram-caption").textContent =
-      `Weight histogram of ${name} (${shapeText(entry.shape)}) at each checkpoint, on ${edges.length - 1} bins ` +
-      `shared by all checkpoints; epoch ${epochs[position]} is drawn wider`;
-    histogramChart(canvas, { edges, counts: entry.histogram_counts, epochs, highlighted: position, xTitle: `Value of ${name}` });
+      `Weight histogram of ${name} (${shapeText(entry.shape)}) ${shownText}, on ${edges.length - 1} bins ` +
+      `shared by all checkpoints${logarithmic ? ", count on a log scale" : ""}${feeds}`;
+    const note = narrowRangeNote(entry, epochs);
+    const noteNode = byId("histogram-range-note");
+    noteNode.textContent = note;
+    noteNode.hidden = !note;
+    histogramChart(canvas, {
+      edges, counts: entry.histogram_counts, epochs, shown, highlighted: position, logarithmic, xTitle: `Value of ${name}`,
+    });
 
     figure.querySelector("[data-first-epoch]").textContent = `epoch ${epochs[0]}`;
     figure.querySelector("[data-last-epoch]").textContent = `epoch ${epochs[epochs.length - 1]}`;
@@ -278,15 +296,10 @@ export class TrainingView {
     renderTable(figure.querySelector("[data-table]"),
       `${name}: ${edges.length - 1} bins from ${formatNumber(edges[0])} to ${formatNumber(edges[edges.length - 1])}, ` +
       `each ${formatNumber(edges[1] - edges[0])} wide`,
-      ["Epoch", "Mean", "Standard deviation", "Near zero", "NaN or infinite", "Count per bin"],
-      epochs.map((epoch, index) => [epoch, formatNumber(entry.mean[index]), formatNumber(entry.std[index]),
-        formatNumber(entry.near_zero_fraction[index]), formatNumber(entry.nan_count[index] + entry.inf_count[index]),
-        entry.histogram_counts[index].join(", ")]));
-  }
-
-  /** Return whether a finding flags `layer` at checkpoint `epoch`. */
-  isFlagged(layer, epoch) {
-    return this.result.findings.some((finding) => finding.layer === layer && finding.checkpoints.includes(epoch));
+      ["Epoch", "Minimum", "Maximum", "Mean", "Standard deviation", "Near zero", "NaN or infinite", "Count per bin"],
+      epochs.map((epoch, index) => [epoch, formatNumber(entry.min[index]), formatNumber(entry.max[index]),
+        formatNumber(entry.mean[index]), formatNumber(entry.std[index]), formatNumber(entry.near_zero_fraction[index]),
+        formatNumber(entry.nan_count[index] + entry.inf_count[index]), entry.histogram_counts[index].join(", ")]));
   }
 
   drawCheckpointBars() {
@@ -299,14 +312,14 @@ export class TrainingView {
   }
 
   drawGradients(position, epoch) {
-    const { gradients } = this.result;
+    const { gradients, findings } = this.result;
     const figure = byId("gradient-figure");
     const names = Object.keys(gradients);
     figure.hidden = !names.length;
     if (!names.length) return;
 
     const norms = names.map((name) => gradients[name].norm[position]);
-    const flagged = names.map((name) => this.isFlagged(name, epoch));
+    const flagged = names.map((name) => isFlagged(findings, "gradient", name, epoch));
     const scale = valueScale(norms);
     byId("gradient-caption").textContent =
       `Gradient norm of the loss per tensor at epoch ${epoch}; red: flagged at this checkpoint`;
@@ -315,10 +328,11 @@ export class TrainingView {
       datasets: [{
         label: "Gradient norm",
         data: norms,
-        backgroundColor: flagged.map((isFlagged) => (isFlagged ? COLORS.raise : COLORS.bar)),
+        backgroundColor: flagged.map((isRed) => (isRed ? COLORS.raise : COLORS.bar)),
       }],
       xTitle: scale.type === "logarithmic" ? "Gradient norm (log scale)" : "Gradient norm",
       xScale: scale,
+      legend: flaggedLegend([{ text: "Gradient norm", color: COLORS.bar }], flagged.some(Boolean)),
     });
     renderTable(figure.querySelector("[data-table]"), `Gradient norm per tensor at epoch ${epoch}`,
       ["Tensor", "Gradient norm", "Flagged"],
@@ -326,7 +340,7 @@ export class TrainingView {
   }
 
   drawActivations(position, epoch) {
-    const { activations, thresholds } = this.result;
+    const { activations, thresholds, findings } = this.result;
     const figure = byId("activation-figure");
     const hasValues = (values) => values.some((value) => value !== null);
     const layers = Object.keys(activations).filter((name) =>
@@ -334,41 +348,99 @@ export class TrainingView {
     figure.hidden = !layers.length;
     if (!layers.length) return;
 
-    const datasets = [];
-    if (layers.some((name) => hasValues(activations[name].dead_fraction))) {
-      datasets.push({ label: "Dead units", data: layers.map((name) => activations[name].dead_fraction[position]), backgroundColor: ACTIVATION_COLORS.dead });
-    }
-    if (layers.some((name) => hasValues(activations[name].saturated_fraction))) {
-      datasets.push({ label: "Saturated activations", data: layers.map((name) => activations[name].saturated_fraction[position]), backgroundColor: ACTIVATION_COLORS.saturated });
-    }
+    // One dataset per kind of fraction that any layer has. A bar is red where a finding flags its layer.
+    const kinds = [
+      {
+        chart: "dead", field: "dead_fraction", label: "Dead units", layers: "dead ReLU units",
+        color: ACTIVATION_COLORS.dead, threshold: thresholds.dead_unit_fraction,
+      },
+      {
+        chart: "saturated", field: "saturated_fraction", label: "Saturated activations", layers: "saturated sigmoid or tanh activations",
+        color: ACTIVATION_COLORS.saturated, threshold: thresholds.saturated_fraction,
+      },
+    ].filter((kind) => layers.some((name) => hasValues(activations[name][kind.field])));
+    const flagged = Object.fromEntries(kinds.map((kind) =>
+      [kind.chart, layers.map((name) => isFlagged(findings, kind.chart, name, epoch))]));
+    const datasets = kinds.map((kind) => ({
+      label: kind.label,
+      data: layers.map((name) => activations[name][kind.field][position]),
+      backgroundColor: flagged[kind.chart].map((isRed) => (isRed ? COLORS.raise : kind.color)),
+    }));
+
     const percent = (value) => `${formatNumber(value * 100)} %`;
-    byId("activation-caption").textContent =
-      `Dead ReLU units and saturated sigmoid or tanh activations per layer at epoch ${epoch}; dead units are ` +
-      `flagged above ${percent(thresholds.dead_unit_fraction)}, saturated activations above ${percent(thresholds.saturated_fraction)}`;
+    const limits = kinds.filter((kind) => Number.isFinite(kind.threshold));
+    const sameLimit = limits.length > 1 && limits.every((kind) => kind.threshold === limits[0].threshold);
+    const lines = sameLimit
+      ? [{ value: limits[0].threshold, label: `limit ${percent(limits[0].threshold)}` }]
+      : limits.map((kind) => ({ value: kind.threshold, label: `${kind.chart} limit ${percent(kind.threshold)}` }));
+    const kindsText = sentenceCase(kinds.map((kind) => kind.layers).join(" and "));
+    const limitsText = limits.map((kind) => `${kind.label.toLowerCase()} above ${percent(kind.threshold)}`).join(", ");
+    byId("activation-caption").textContent = `${kindsText} per layer at epoch ${epoch}; ` +
+      `${limitsText ? `flagged: ${limitsText} (dashed line); ` : ""}red: flagged at this checkpoint`;
     horizontalBars(byId("activation-chart"), {
       labels: layers,
       datasets,
       xTitle: "Fraction",
       xScale: { min: 0, max: 1, ticks: { callback: (value) => percent(value) } },
+      legend: flaggedLegend(kinds.map((kind) => ({ text: kind.label, color: kind.color })),
+        Object.values(flagged).some((layerFlags) => layerFlags.some(Boolean))),
+      layout: { padding: { top: THRESHOLD_LABEL_PADDING } },
+      plugins: [thresholdLines("x", lines)],
     });
     const fraction = (value) => (value === null ? "—" : percent(value));
     renderTable(figure.querySelector("[data-table]"), `Unit fractions per layer at epoch ${epoch}`,
-      ["Layer", "Kind", "Dead units", "Saturated activations", "Zero outputs"],
-      layers.map((name) => {
+      ["Layer", "Kind", "Dead units", "Saturated activations", "Zero outputs", "Flagged"],
+      layers.map((name, index) => {
         const entry = activations[name];
+        const isRed = kinds.some((kind) => flagged[kind.chart][index]);
         return [name, entry.kind, fraction(entry.dead_fraction[position]), fraction(entry.saturated_fraction[position]),
-          fraction(entry.zero_fraction[position])];
+          fraction(entry.zero_fraction[position]), isRed ? "yes" : "no"];
       }));
   }
 
+  /** Draw the loss at each checkpoint, where the result has one, with the checkpoints that a loss finding flags in red. */
+  drawLoss() {
+    const { epochs, loss, findings, thresholds } = this.result;
+    const figure = byId("loss-figure");
+    figure.hidden = !Array.isArray(loss);
+    if (!Array.isArray(loss)) return;
+
+    const flagged = epochs.map((epoch) => isFlagged(findings, "loss", null, epoch));
+    // Both limits are multiples of the first checkpoint's loss.
+    const limits = [
+      { factor: thresholds.rising_loss_factor, text: "rising loss: the last checkpoint's loss above" },
+      { factor: thresholds.diverging_loss_factor, text: "diverging loss: any loss above" },
+    ].filter((limit) => Number.isFinite(limit.factor) && loss[0] > 0);
+    const lines = limits.map((limit) => ({ value: limit.factor * loss[0], label: `${formatNumber(limit.factor)} × first loss` }));
+    const limitsText = limits.map((limit) => `${limit.text} ${formatNumber(limit.factor)} × the first`).join(", ");
+    byId("loss-caption").textContent = `Loss on the dataset at each checkpoint${spansOrdersOfMagnitude(loss) ? " (log scale)" : ""}` +
+      `${limitsText ? `; flagged: ${limitsText} (dashed lines)` : ""}; red: flagged checkpoints`;
+    checkpointLinesChart(byId("loss-chart"), {
+      epochs,
+      series: [{ name: "Loss", values: loss, flagged }],
+      yTitle: "Loss",
+      // The axis reaches the rising-loss limit, so that its line is always drawn.
+      yScale: lines.length ? { suggestedMax: lines[0].value } : {},
+      plugins: [thresholdLines("y", lines)],
+    });
+    renderTable(figure.querySelector("[data-table]"), `Loss at epochs ${epochs.join(", ")}`,
+      ["Epoch", "Loss", "Flagged"],
+      epochs.map((epoch, index) => [epoch, formatNumber(loss[index]), flagged[index] ? "yes" : "no"]));
+  }
+
   drawWeightLines() {
-    const { epochs, weights } = this.result;
+    const { epochs, weights, findings } = this.result;
     const names = Object.keys(weights).filter((name) => weights[name].kind === "weight");
-    const norms = names.map((name) => ({ name, values: weights[name].l2_norm }));
+    const norms = names.map((name) => ({
+      name,
+      values: weights[name].l2_norm,
+      flagged: epochs.map((epoch) => isFlagged(findings, "weights", name, epoch)),
+    }));
     checkpointLinesChart(byId("weight-norm-chart"), { epochs, series: norms, yTitle: "L2 norm" });
     renderTable(byId("weight-norm-figure").querySelector("[data-table]"),
-      `L2 norm per weight tensor at epochs ${epochs.join(", ")}`, ["Tensor", "L2 norm per checkpoint"],
-      norms.map((line) => [line.name, joinNumbers(line.values)]));
+      `L2 norm per weight tensor at epochs ${epochs.join(", ")}`, ["Tensor", "L2 norm per checkpoint", "Flagged at"],
+      norms.map((line) => [line.name, joinNumbers(line.values),
+        epochs.filter((_, index) => line.flagged[index]).join(", ") || "none"]));
 
     // The first checkpoint has no previous one, so its ratio is null.
     const ratioFigure = byId("update-ratio-figure");

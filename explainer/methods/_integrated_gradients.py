@@ -27,7 +27,11 @@ BASELINES = ("zeros", "mean", "median")
 SAMPLED_BASELINE = "sample"
 INTEGRATION_METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
 NOISE_TUNNEL_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
-NOISE_TUNNEL_KEYS = ("type", "n_samples", "stdev")
+NOISE_TUNNEL_KEYS = ("type", "n_samples", "stdev", "scale")
+# The unit of the noise's stdev. "raw" is the inputs' own units, one value for
+# all features. "std" is standard deviations of each feature in the
+# reference data.
+NOISE_SCALES = ("raw", "std")
 
 # captum draws its noise and sampled baselines from the global torch and
 # numpy generators (captum 0.9), so a seeded call seeds both. This lock keeps
@@ -128,32 +132,43 @@ def _baseline_vector(baseline, model: Model, reference: pd.DataFrame) -> np.ndar
     return vector
 
 
-def _resolve_targets(target, model: Model, outputs: np.ndarray) -> np.ndarray:
-    """Return the explained output index of each row, given outputs of shape (n_rows, n_outputs)."""
-    n_rows = outputs.shape[0]
+def check_target(model: Model, target) -> int | None:
+    """Return the output index that ``target`` names, or None for each row's predicted class.
+
+    Raises InvalidParameterError, listing the classes, for anything but a
+    class name or index of a classifier, or None or 0 for a regressor.
+    """
     if not model.is_classifier:
         if target not in (None, 0):
             raise InvalidParameterError(f"a regressor has one output; target must be omitted, got {target!r}.")
-        return np.zeros(n_rows, dtype=np.int64)
+        return 0
     if target is None:
-        return outputs.argmax(axis=1)
+        return None
     if isinstance(target, str):
         if target not in model.class_names:
             raise InvalidParameterError(
                 f"target {target!r} is not a class of the model; classes: {list(model.class_names)}."
             )
-        return np.full(n_rows, model.class_names.index(target), dtype=np.int64)
+        return model.class_names.index(target)
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)) \
             or not 0 <= target < model.n_outputs:
         raise InvalidParameterError(
             f"target must be a class name {list(model.class_names)} or an index from 0 to "
             f"{model.n_outputs - 1}, got {target!r}."
         )
-    return np.full(n_rows, int(target), dtype=np.int64)
+    return int(target)
+
+
+def _resolve_targets(target, model: Model, outputs: np.ndarray) -> np.ndarray:
+    """Return the explained output index of each row, given outputs of shape (n_rows, n_outputs)."""
+    index = check_target(model, target)
+    if index is None:
+        return outputs.argmax(axis=1)
+    return np.full(outputs.shape[0], index, dtype=np.int64)
 
 
 def _check_noise_tunnel(noise_tunnel) -> dict | None:
-    """Validate a noise tunnel {"type", "n_samples", "stdev"}; fill in the defaults."""
+    """Validate a noise tunnel {"type", "n_samples", "stdev", "scale"}; fill in the defaults."""
     if noise_tunnel is None:
         return None
     if not isinstance(noise_tunnel, dict) or set(noise_tunnel) - set(NOISE_TUNNEL_KEYS):
@@ -169,7 +184,82 @@ def _check_noise_tunnel(noise_tunnel) -> dict | None:
     if isinstance(stdev, bool) or not isinstance(stdev, (int, float)) or not 0 < stdev < np.inf:
         raise InvalidParameterError(f"noise_tunnel stdev must be a positive number, got {stdev!r}.")
     checked["stdev"] = float(stdev)
+    checked["scale"] = check_choice("noise_tunnel scale", noise_tunnel.get("scale", "raw"), NOISE_SCALES)
     return checked
+
+
+def check_path_options(model: Model, *, n_steps, method, output_space, internal_batch_size,
+                       method_parameter: str = "method") -> tuple[int, int | None]:
+    """Check the path-integral options that every integrated-gradients method shares.
+
+    Returns ``(n_steps, internal_batch_size)`` normalized. ``method_parameter``
+    is the name the caller gives the integral rule, used in messages.
+    """
+    n_steps = check_positive_int("n_steps", n_steps, minimum=2, maximum=10_000)
+    check_choice(method_parameter, method, INTEGRATION_METHODS)
+    check_choice("output_space", output_space, ("raw", "probability"))
+    if output_space == "probability" and not model.is_classifier:
+        raise InvalidParameterError("output_space 'probability' is for classifiers; use 'raw'.")
+    if internal_batch_size is not None:
+        internal_batch_size = check_positive_int("internal_batch_size", internal_batch_size)
+    return n_steps, internal_batch_size
+
+
+def check_integrated_gradients_options(
+    model: Model,
+    *,
+    baseline="zeros",
+    n_steps: int = 50,
+    method: str = "gausslegendre",
+    target=None,
+    output_space: str = "raw",
+    internal_batch_size: int | None = None,
+    noise_tunnel: dict | None = None,
+    n_baselines: int = 10,
+) -> dict:
+    """Check the options of :func:`integrated_gradients` without running the model.
+
+    Returns the options normalized: ``noise_tunnel`` with its defaults, and
+    ``sampled`` telling whether the baselines are drawn (``baseline="sample"``).
+
+    Raises
+    ------
+    InvalidParameterError
+        An option out of range, a baseline row of the wrong length, an
+        unknown target, or a noise tunnel with sampled baselines or
+        categorical inputs.
+    UnusableInputError
+        The model is not differentiable, or a categorical feature has no
+        embedding layer.
+    """
+    check_differentiable(model, "integrated gradients")
+    n_steps, internal_batch_size = check_path_options(
+        model, n_steps=n_steps, method=method, output_space=output_space, internal_batch_size=internal_batch_size,
+    )
+    check_target(model, target)
+    noise_tunnel = _check_noise_tunnel(noise_tunnel)
+    sampled = isinstance(baseline, str) and baseline == SAMPLED_BASELINE
+    if sampled:
+        n_baselines = check_positive_int("n_baselines", n_baselines, maximum=10_000)
+        if noise_tunnel is not None:
+            raise InvalidParameterError(
+                "noise_tunnel applies to one baseline; with baseline='sample' the baselines are "
+                "already random. Give one of them, not both."
+            )
+    categorical = bool(getattr(model, "categories", {}))
+    if categorical:
+        check_embeddings_declared(model)
+        if sampled or noise_tunnel is not None:
+            raise InvalidParameterError(
+                "baseline='sample' and noise_tunnel are not available for models with categorical "
+                f"inputs {list(model.categories)}, because both would move category indices off "
+                "the integers; use a single baseline row."
+            )
+    if not isinstance(baseline, str):
+        # A row given in full needs no reference data.
+        _baseline_vector(baseline, model, None)
+    return {"n_steps": n_steps, "internal_batch_size": internal_batch_size, "noise_tunnel": noise_tunnel,
+            "n_baselines": n_baselines, "sampled": sampled, "categorical": categorical}
 
 
 def integrated_gradients(
@@ -210,7 +300,8 @@ def integrated_gradients(
         ``baseline="sample"``, the random points (a baseline row and a
         position on its path) per row, captum's ``n_samples``.
     method : str, default="gausslegendre"
-        captum's integral approximation; unused with ``baseline="sample"``.
+        captum's integral approximation; unused with ``baseline="sample"``,
+        whose result's parameters omit it.
     target : int, str or None
         Class index or name to explain; default the predicted class of
         each row. Regressors have one output.
@@ -223,8 +314,16 @@ def integrated_gradients(
     noise_tunnel : dict, optional
         Average integrated gradients over noisy copies of each row (captum's
         NoiseTunnel): ``{"type": "smoothgrad" | "smoothgrad_sq" | "vargrad",
-        "n_samples": 10, "stdev": 1.0}``, the noise being Gaussian with
-        standard deviation ``stdev`` in the units of each input.
+        "n_samples": 10, "stdev": 1.0, "scale": "raw" | "std"}``. The noise
+        is Gaussian. With ``scale="raw"`` its standard deviation is
+        ``stdev`` in the raw units of the inputs, one value for all
+        features. With ``scale="std"`` it is ``stdev`` times each feature's
+        standard deviation in ``reference``: the path is integrated in
+        standardized inputs ``z = (x - mean) / std``, which leaves the
+        attributions of each copy unchanged, because integrated gradients
+        is invariant under a per-feature affine change of variables. A
+        feature that is constant in ``reference`` gets a standard deviation
+        of 1.
     n_baselines : int, default=10
         Rows drawn from ``reference`` for ``baseline="sample"``.
     random_state : int, numpy.random.Generator or None
@@ -236,13 +335,16 @@ def integrated_gradients(
     -------
     IntegratedGradientsResult
         ``attributions`` of shape (n_rows, n_features) and the convergence
-        delta of each row. With ``baseline="sample"``, ``baseline`` is the
+        delta of each row, always ``attributions.sum(axis=1) - (outputs -
+        baseline_outputs)``. With ``baseline="sample"``, ``baseline`` is the
         mean of the drawn rows, ``baseline_outputs`` the mean of their
-        outputs, and ``parameters["baseline_rows"]`` their positions in
-        ``reference``. With a noise tunnel, the delta is the mean over the
-        noisy copies of each copy's integration error, so it measures the
-        integral's accuracy, not the completeness of squared (smoothgrad_sq)
-        or variance (vargrad) attributions.
+        outputs, ``parameters["baseline_rows"]`` their positions in
+        ``reference``, and ``parameters`` has no ``method``, because
+        GradientShap takes one random point per path instead of an
+        integral rule. Attributions from sampled baselines or a noise
+        tunnel are not complete, so there the delta measures how far they
+        are from completeness, not the integral's accuracy, and ``notes``
+        state it.
 
     Examples
     --------
@@ -251,33 +353,14 @@ def integrated_gradients(
     (100, 30)
     """
     started = time.perf_counter()
-    check_differentiable(model, "integrated gradients")
+    checked = check_integrated_gradients_options(
+        model, baseline=baseline, n_steps=n_steps, method=method, target=target, output_space=output_space,
+        internal_batch_size=internal_batch_size, noise_tunnel=noise_tunnel, n_baselines=n_baselines,
+    )
     check_rows(X)
-    n_steps = check_positive_int("n_steps", n_steps, minimum=2, maximum=10_000)
-    check_choice("method", method, INTEGRATION_METHODS)
-    check_choice("output_space", output_space, ("raw", "probability"))
-    if output_space == "probability" and not model.is_classifier:
-        raise InvalidParameterError("output_space 'probability' is for classifiers; use 'raw'.")
-    if internal_batch_size is not None:
-        internal_batch_size = check_positive_int("internal_batch_size", internal_batch_size)
-    noise_tunnel = _check_noise_tunnel(noise_tunnel)
-    sampled = isinstance(baseline, str) and baseline == SAMPLED_BASELINE
-    if sampled:
-        n_baselines = check_positive_int("n_baselines", n_baselines, maximum=10_000)
-        if noise_tunnel is not None:
-            raise InvalidParameterError(
-                "noise_tunnel applies to one baseline; with baseline='sample' the baselines are "
-                "already random. Give one of them, not both."
-            )
-    categorical = bool(getattr(model, "categories", {}))
-    if categorical:
-        check_embeddings_declared(model)
-        if sampled or noise_tunnel is not None:
-            raise InvalidParameterError(
-                "baseline='sample' and noise_tunnel are not available for models with categorical "
-                f"inputs {list(model.categories)}, because both would move category indices off "
-                "the integers; use a single baseline row."
-            )
+    n_steps, internal_batch_size = checked["n_steps"], checked["internal_batch_size"]
+    noise_tunnel, n_baselines = checked["noise_tunnel"], checked["n_baselines"]
+    sampled, categorical = checked["sampled"], checked["categorical"]
     seed = _seed_from(random_state) if sampled or noise_tunnel is not None else None
 
     import torch
@@ -315,8 +398,11 @@ def integrated_gradients(
     elif sampled:
         attributions = _expected_gradients(forward, inputs, baselines, target_tensor, n_steps, seed)
     elif noise_tunnel is not None:
-        attributions, delta = _noise_tunnel_attributions(
-            forward, inputs, baselines, target_tensor, noise_tunnel, seed,
+        path = (forward, inputs, baselines)
+        if noise_tunnel["scale"] == "std":
+            path = standardized_path(forward, inputs, baselines, *_feature_center_and_spread(model, reference))
+        attributions = _noise_tunnel_attributions(
+            *path, target_tensor, noise_tunnel, seed,
             n_steps=n_steps, method=method, internal_batch_size=internal_batch_size,
         )
     else:
@@ -335,15 +421,18 @@ def integrated_gradients(
     rows = np.arange(len(features))
     explained_outputs = outputs[rows, targets]
     explained_baseline_outputs = baseline_outputs[targets]
-    if sampled:
-        # Completeness of expected gradients holds against the mean output of
-        # the baseline rows, up to the error of the random points.
+    notes = ()
+    if sampled or noise_tunnel is not None:
+        # The delta describes the attributions returned, which average over
+        # random draws and so are not complete.
         delta = attributions.sum(axis=1) - (explained_outputs - explained_baseline_outputs)
+        notes = (_incompleteness_note(noise_tunnel, n_baselines=len(positions) if sampled else None,
+                                      n_steps=n_steps),)
 
     parameters = {
         "baseline": baseline if isinstance(baseline, str) else baseline_row.tolist(),
         "n_steps": n_steps,
-        "method": None if sampled else method,
+        "method": method,
         "target": target,
         "output_space": output_space,
         "internal_batch_size": internal_batch_size,
@@ -351,6 +440,7 @@ def integrated_gradients(
     if noise_tunnel is not None:
         parameters.update(noise_tunnel=noise_tunnel, random_state=seed)
     if sampled:
+        del parameters["method"]
         parameters.update(n_baselines=n_baselines, baseline_rows=positions.tolist(), random_state=seed)
     if categorical:
         parameters["baseline_categories"] = {
@@ -377,7 +467,61 @@ def integrated_gradients(
         max_abs_convergence_delta=float(np.max(np.abs(delta))),
         mean_abs=np.abs(attributions).mean(axis=0),
         row_indices=None if row_indices is None else [int(i) for i in row_indices],
+        notes=notes,
     )
+
+
+def _incompleteness_note(noise_tunnel: dict | None, *, n_baselines: int | None, n_steps: int) -> str:
+    """Say why the attributions of a noise tunnel or of sampled baselines are not complete."""
+    if noise_tunnel is None:
+        return (
+            f"Expected gradients average gradient x (input - baseline) at {n_steps} random points, each "
+            f"on the path from one of {n_baselines} baseline rows drawn from the data. They are complete "
+            "only in expectation, against the mean output of the drawn baselines (baseline_outputs), so "
+            "convergence_delta measures how far this estimate is from it; expect large values with few "
+            "baselines or points."
+        )
+    averaged = {
+        "smoothgrad": "the mean of the integrated gradients of",
+        "smoothgrad_sq": "the mean of the squared integrated gradients of",
+        "vargrad": "the variance of the integrated gradients of",
+    }[noise_tunnel["type"]]
+    return (
+        f"{noise_tunnel['type']} attributions are {averaged} {noise_tunnel['n_samples']} noisy copies "
+        "of each row. They are not complete: convergence_delta measures how far their sum is from the "
+        "output minus the baseline output, not the accuracy of the integral."
+    )
+
+
+def _feature_center_and_spread(model: Model, reference: pd.DataFrame):
+    """Return each feature's mean and standard deviation in ``reference`` as float32 tensors of shape (n_features,).
+
+    A feature that is constant in ``reference`` gets a standard deviation of 1.
+    """
+    import torch
+
+    values = model.to_tensor(model.select_features(reference)).to(torch.float64)
+    spread = values.std(dim=0, correction=0)
+    spread = torch.where(spread > 0, spread, torch.ones_like(spread))
+    return values.mean(dim=0).to(torch.float32), spread.to(torch.float32)
+
+
+def standardized_path(forward, inputs, baselines, center, spread):
+    """Move a path integral to standardized inputs ``z = (x - center) / spread``.
+
+    Returns ``(forward_z, inputs_z, baselines_z)``, where ``forward_z(z)`` is
+    ``forward(center + z * spread)``. Integrated gradients of ``forward_z``
+    from ``baselines_z`` to ``inputs_z`` equal those of ``forward`` from
+    ``baselines`` to ``inputs`` (up to float32 rounding), because the chain
+    rule multiplies each gradient by ``spread`` and the path length divides
+    by it. Noise added to ``inputs_z`` is in standard deviations of each
+    feature.
+    """
+
+    def forward_z(batch):
+        return forward(center + batch * spread)
+
+    return forward_z, (inputs - center) / spread, (baselines - center) / spread
 
 
 def check_differentiable(model: Model, method_name: str) -> None:
@@ -402,25 +546,22 @@ def check_embeddings_declared(model: Model) -> None:
         )
 
 
-def _noise_tunnel_attributions(forward, inputs, baselines, targets, noise_tunnel, seed, **options):
+def _noise_tunnel_attributions(forward, inputs, baselines, targets, noise_tunnel, seed, **options) -> np.ndarray:
     """Average integrated gradients over noisy copies of each row (captum's NoiseTunnel)."""
     import torch
     from captum.attr import IntegratedGradients, NoiseTunnel
 
     with seeded_global_generators(seed):
-        attributions, delta = NoiseTunnel(IntegratedGradients(forward)).attribute(
+        attributions = NoiseTunnel(IntegratedGradients(forward)).attribute(
             inputs,
             nt_type=noise_tunnel["type"],
             nt_samples=noise_tunnel["n_samples"],
             stdevs=noise_tunnel["stdev"],
             baselines=baselines,
             target=targets,
-            return_convergence_delta=True,
             **options,
         )
-    # captum returns one delta per noisy copy, the copies of a row adjacent.
-    delta = delta.detach().to(torch.float64).numpy().reshape(len(inputs), noise_tunnel["n_samples"])
-    return attributions.detach().to(torch.float64).numpy(), delta.mean(axis=1)
+    return attributions.detach().to(torch.float64).numpy()
 
 
 def _expected_gradients(forward, inputs, baselines, targets, n_samples: int, seed: int) -> np.ndarray:

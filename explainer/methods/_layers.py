@@ -10,12 +10,12 @@ import pandas as pd
 from .._errors import InvalidParameterError, UnusableInputError
 from ..models import Model
 from ..results import LayerAttributionResult, NeuronAttributionResult
-from ._common import ProgressCallback, check_choice, check_positive_int, check_rows, report
+from ._common import ProgressCallback, check_choice, check_rows, report
 from ._integrated_gradients import (
-    INTEGRATION_METHODS,
     _baseline_vector,
     _resolve_targets,
     check_differentiable,
+    check_path_options,
 )
 
 LAYER_METHODS = ("integrated-gradients", "conductance", "activations")
@@ -25,14 +25,8 @@ NEURON_METHODS = ("integrated-gradients", "conductance")
 def _check_options(model, X, *, n_steps, method, output_space, internal_batch_size):
     """Validate the options the layer and neuron methods share; return them normalized."""
     check_rows(X)
-    n_steps = check_positive_int("n_steps", n_steps, minimum=2, maximum=10_000)
-    check_choice("integration_method", method, INTEGRATION_METHODS)
-    check_choice("output_space", output_space, ("raw", "probability"))
-    if output_space == "probability" and not model.is_classifier:
-        raise InvalidParameterError("output_space 'probability' is for classifiers; use 'raw'.")
-    if internal_batch_size is not None:
-        internal_batch_size = check_positive_int("internal_batch_size", internal_batch_size)
-    return n_steps, internal_batch_size
+    return check_path_options(model, n_steps=n_steps, method=method, output_space=output_space,
+                              internal_batch_size=internal_batch_size, method_parameter="integration_method")
 
 
 def _layer_names(layer) -> list[str]:
@@ -246,8 +240,8 @@ def _layer_result(model, parameters, layers, *, started, dataset_digest, row_ind
     )
 
 
-def _check_neuron(neuron, unit_shape: tuple) -> tuple:
-    """Return ``neuron`` as an index tuple into a layer output of ``unit_shape``."""
+def check_neuron(neuron, unit_shape, layer: str) -> tuple:
+    """Return ``neuron`` as an index tuple into the output of ``layer``, whose unit shape is ``unit_shape``."""
     index = (neuron,) if isinstance(neuron, (int, np.integer)) and not isinstance(neuron, bool) \
         else tuple(neuron) if isinstance(neuron, (list, tuple)) else None
     valid = (
@@ -257,11 +251,27 @@ def _check_neuron(neuron, unit_shape: tuple) -> tuple:
         and all(0 <= i < size for i, size in zip(index, unit_shape))
     )
     if not valid:
+        ranges = ", ".join(f"0 to {size - 1}" for size in unit_shape)
+        expected = f"an integer from {ranges}" if len(unit_shape) == 1 \
+            else f"a list of {len(unit_shape)} integers, from {ranges}"
         raise InvalidParameterError(
-            f"neuron must index one unit of the layer's output of shape {list(unit_shape)} "
-            f"(an integer for a flat layer, else a list of {len(unit_shape)} integers), got {neuron!r}."
+            f"neuron must index one unit of layer {layer!r}, whose output has the unit shape "
+            f"{list(unit_shape)}: {expected}; got {neuron!r}.",
+            details={"layer": layer, "unit_shape": list(unit_shape)},
         )
     return tuple(int(i) for i in index)
+
+
+def check_neuron_of_model(model: Model, layer: str, neuron) -> tuple:
+    """Check ``neuron`` against the unit shape of ``layer`` from a forward pass on two rows; return its index tuple."""
+    unit_shapes = {entry["name"]: entry["unit_shape"] for entry in model.describe_layers()}
+    unit_shape = unit_shapes.get(layer)
+    if unit_shape is None:
+        raise UnusableInputError(
+            f"layer {layer!r} does not return one tensor on a forward pass, so it has no units to "
+            "choose from; choose a layer whose output is a single tensor."
+        )
+    return check_neuron(neuron, unit_shape, layer)
 
 
 def neuron_attributions(
@@ -334,7 +344,7 @@ def neuron_attributions(
 
     activation = LayerActivation(forward, module)
     values = _numpy(activation.attribute(inputs))
-    index = _check_neuron(neuron, values.shape[1:])
+    index = check_neuron(neuron, values.shape[1:], layer)
     neuron_values = values[(slice(None), *index)]
     baseline_neuron_value = float(_numpy(activation.attribute(baselines[:1]))[(0, *index)])
 

@@ -51,6 +51,21 @@ WEIGHT_GROWTH_FACTOR = 10.0
 #: A weight matrix whose L2 norm shrank below this fraction of its norm at
 #: the first checkpoint.
 WEIGHT_COLLAPSE_FACTOR = 0.1
+#: A loss at the last checkpoint above this multiple of the loss at the first.
+#: A series in training order ends lower than it starts: the healthy,
+#: vanishing and dead_relu networks of datasets/train_checkpoints.py end at
+#: 0.05 to 0.97 times their first loss. A rise usually means checkpoints out
+#: of order or a learning rate too high.
+RISING_LOSS_FACTOR = 1.5
+#: A loss above this multiple of the loss at the first checkpoint, at any
+#: checkpoint, or a loss that is not finite: training diverges. The exploding
+#: demo network passes it at its fifth epoch (1e7 times its first loss).
+DIVERGING_LOSS_FACTOR = 1e3
+#: A weight matrix whose gradient norm rises above this multiple of its norm
+#: at the first checkpoint, or is not finite. Gradients of healthy training
+#: can grow too, for example when dead units come alive: the demo networks
+#: grow theirs by at most 100 times, the exploding one by 7e17 times.
+DIVERGING_GRADIENT_FACTOR = 1e4
 
 RELU_TYPES = ("ReLU", "ReLU6")
 SATURATING_TYPES = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
@@ -70,6 +85,24 @@ REMEDIES = {
         "clip gradients (torch.nn.utils.clip_grad_norm_)",
         "standardize the inputs and the regression target",
         "add normalization layers or use a smaller initialization",
+    ],
+    "diverging-gradients": [
+        "lower the learning rate",
+        "clip gradients (torch.nn.utils.clip_grad_norm_)",
+        "standardize the inputs and the regression target",
+        "resume from an earlier checkpoint whose gradients were finite",
+    ],
+    "rising-loss": [
+        "check that the checkpoints are listed in training order (epochs as labels, earliest first)",
+        "lower the learning rate, or decay it during training",
+        "check that the dataset is the one the network was trained on, with the same target",
+        "add regularization (weight decay, dropout) if the loss rises on held-out data only",
+    ],
+    "diverging-loss": [
+        "lower the learning rate, or use a learning-rate warm-up",
+        "clip gradients (torch.nn.utils.clip_grad_norm_)",
+        "standardize the inputs and the regression target",
+        "look for a log of zero or a division by zero in the loss",
     ],
     "exploding-weights": [
         "lower the learning rate, or use a learning-rate warm-up",
@@ -197,7 +230,8 @@ def training_health(
     activations = {name: _stack(entries) for name, entries in activations.items()}
     gradients = {name: {"norm": np.asarray(norms, dtype=np.float64)} for name, norms in gradients.items()}
 
-    findings = find_problems(series.epochs, weights, activations, gradients)
+    loss = None if targets is None else np.asarray(losses, dtype=np.float64)
+    findings = find_problems(series.epochs, weights, activations, gradients, loss)
     report(progress, 1.0, "done")
     return TrainingHealthResult(
         method="training-health",
@@ -215,7 +249,7 @@ def training_health(
         weights=weights,
         activations=activations,
         gradients=gradients,
-        loss=None if targets is None else np.asarray(losses, dtype=np.float64),
+        loss=loss,
         thresholds=thresholds(near_zero_epsilon),
         findings=findings,
         notes=tuple(notes),
@@ -233,6 +267,9 @@ def thresholds(near_zero_epsilon: float = NEAR_ZERO_EPSILON) -> dict:
         "exploding_gradient_ratio": EXPLODING_GRADIENT_RATIO,
         "weight_growth_factor": WEIGHT_GROWTH_FACTOR,
         "weight_collapse_factor": WEIGHT_COLLAPSE_FACTOR,
+        "rising_loss_factor": RISING_LOSS_FACTOR,
+        "diverging_loss_factor": DIVERGING_LOSS_FACTOR,
+        "diverging_gradient_factor": DIVERGING_GRADIENT_FACTOR,
     }
 
 
@@ -433,13 +470,16 @@ def _stack(entries: list) -> dict:
 # --- findings -----------------------------------------------------------------
 
 
-def find_problems(epochs, weights: dict, activations: dict, gradients: dict) -> list:
+def find_problems(epochs, weights: dict, activations: dict, gradients: dict, loss=None) -> list:
     """Compare the statistics with the thresholds; return one finding per problem and layer.
 
     A finding names the checkpoint where its figure is worst, and lists in
-    ``checkpoints`` every checkpoint where the threshold is crossed.
+    ``checkpoints`` every checkpoint where the threshold is crossed. The
+    findings on the loss (``rising-loss``, ``diverging-loss``) describe the
+    whole network, so their ``layer`` is None. ``loss`` has one value per
+    checkpoint, or is None without a target.
     """
-    findings = []
+    findings = _loss_problems(epochs, loss)
     matrices = [name for name, entry in weights.items() if len(entry["shape"]) >= 2]
 
     for name, entry in weights.items():
@@ -487,6 +527,15 @@ def find_problems(epochs, weights: dict, activations: dict, gradients: dict) -> 
                  f"last layer {gradient_matrices[-1]} at checkpoint {epoch}, above "
                  f"{EXPLODING_GRADIENT_RATIO:g}.")
 
+    for name in gradient_matrices:
+        growth = _growth(gradients[name]["norm"])
+        if growth is not None:
+            _add(findings, "diverging-gradients", name, epochs, growth, growth > DIVERGING_GRADIENT_FACTOR,
+                 np.argmax(growth), DIVERGING_GRADIENT_FACTOR,
+                 lambda value, epoch: f"the gradient norm of {name} grew to {value:.3g} times its norm at "
+                 f"the first checkpoint by checkpoint {epoch}, above {DIVERGING_GRADIENT_FACTOR:g}: "
+                 "training diverges.")
+
     for name, entry in activations.items():
         dead = entry["dead_fraction"]
         if not np.isnan(dead).all():
@@ -502,6 +551,41 @@ def find_problems(epochs, weights: dict, activations: dict, gradients: dict) -> 
                  lambda value, epoch: f"{value:.0%} of the activations of {name} ({entry['kind']}) are "
                  f"within {SATURATION_DISTANCE:g} of an asymptote at checkpoint {epoch}, above "
                  f"{SATURATED_FRACTION:.0%}; their gradients nearly vanish.")
+    return findings
+
+
+def _growth(values) -> np.ndarray | None:
+    """Return ``values`` over their first value, infinite where not finite; None unless the first is positive."""
+    values = np.asarray(values, dtype=np.float64)
+    if not (np.isfinite(values[0]) and values[0] > 0):
+        return None
+    with np.errstate(over="ignore"):
+        return np.where(np.isfinite(values), values / values[0], np.inf)
+
+
+def _loss_problems(epochs, loss) -> list:
+    """Find a loss that diverges or, failing that, one that ends higher than it started.
+
+    ``rising-loss`` is left out when ``diverging-loss`` is found, because the
+    divergence is the stronger statement about the same curve.
+    """
+    findings = []
+    growth = None if loss is None or len(loss) < 2 else _growth(loss)
+    if growth is None:
+        return findings
+    _add(findings, "diverging-loss", None, epochs, growth, growth > DIVERGING_LOSS_FACTOR, np.argmax(growth),
+         DIVERGING_LOSS_FACTOR,
+         lambda value, epoch: f"the loss grew to {value:.3g} times its value at the first checkpoint by "
+         f"checkpoint {epoch}, above {DIVERGING_LOSS_FACTOR:g}: training diverges.")
+    if findings:
+        return findings
+    # The rule compares the last checkpoint with the first; the finding then
+    # lists every checkpoint above the threshold.
+    rising = growth > RISING_LOSS_FACTOR if growth[-1] > RISING_LOSS_FACTOR else np.zeros(len(growth), bool)
+    _add(findings, "rising-loss", None, epochs, growth, rising, np.argmax(growth), RISING_LOSS_FACTOR,
+         lambda value, epoch: f"the loss at checkpoint {epoch} is {value:.3g} times the loss at the first "
+         f"checkpoint {epochs[0]}, above {RISING_LOSS_FACTOR:g}. Training lowers the loss, so the "
+         "checkpoints may be out of order, or training went wrong.")
     return findings
 
 

@@ -169,6 +169,13 @@ class Model:
             methods += ["integrated-gradients", "layer-attributions", "neuron-attributions"]
         return tuple(methods)
 
+    def describe_layers(self) -> list[dict] | None:
+        """Describe the layers that layer and neuron methods accept; None for a model without layers.
+
+        See :meth:`TorchModel.describe_layers`.
+        """
+        return None
+
     def info(self) -> ModelInfo:
         return ModelInfo(
             format=self.format,

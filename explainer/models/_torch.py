@@ -7,7 +7,7 @@ import io
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,7 @@ class TorchModel(Model):
     """
 
     exported_program = None
+    _layer_descriptions = None
 
     def __init__(self, module, *, format: str, digest: str, metadata: dict | None = None,
                  exported_program=None):
@@ -253,6 +254,41 @@ class TorchModel(Model):
         if self.layer_view().layers:
             return methods
         return tuple(method for method in methods if method not in ("layer-attributions", "neuron-attributions"))
+
+    def describe_layers(self) -> list[dict]:
+        """Describe the layers that layer and neuron methods accept, in module order.
+
+        Returns one dict per layer that accepts hooks: ``name`` (qualified),
+        ``type`` (``"Linear"``, ``"ReLU"``...) and ``unit_shape``, the
+        layer's output shape without the batch dimension, from one forward
+        pass on two rows of zeros. ``unit_shape`` is None for a layer whose
+        output is not one tensor, or that this pass does not call. The list
+        is computed once per model.
+        """
+        if self._layer_descriptions is None:
+            view = self.layer_view()
+            shapes = {}
+
+            def record_shape(module, args, output, name):
+                # The first call counts, for a layer that the forward calls twice.
+                if name not in shapes:
+                    shapes[name] = list(output.shape[1:]) if isinstance(output, self._torch.Tensor) else None
+
+            handles = [
+                layer.register_forward_hook(partial(record_shape, name=name))
+                for name, layer in view.layers.items()
+            ]
+            try:
+                with self._torch.no_grad():
+                    view.module(self._torch.zeros((2, len(self.feature_names)), dtype=self._torch.float32))
+            finally:
+                for handle in handles:
+                    handle.remove()
+            self._layer_descriptions = [
+                {"name": name, "type": view.kinds.get(name), "unit_shape": shapes.get(name)}
+                for name in view.layers
+            ]
+        return [dict(entry) for entry in self._layer_descriptions]
 
     def layer_view(self) -> "LayerView":
         """Build a module that computes the same outputs and whose layers accept hooks.

@@ -550,6 +550,10 @@ def test_controls_named_and_fit_phone(page, page_errors):
         assert_no_horizontal_scroll(page, f"{model}'s simulator at {PHONE['width']} px")
     model_select.select_option(label="adult-gbm")
     page.set_viewport_size(DESKTOP)
+    # The simulator rebuilds its controls once the new model's schema arrives;
+    # keyboard steps before that would lose focus to the rebuild.
+    expect(page.get_by_role("slider", name="age", exact=True)).to_be_attached(timeout=60_000)
+    expect(page.locator("#sim-prediction")).to_have_attribute("data-state", "ready", timeout=60_000)
 
     page.get_by_role("tab", name="Global importance").focus()
     page.keyboard.press("ArrowRight")

@@ -257,8 +257,8 @@ def test_batch_bad_input(client, adult_ids, body, status, message):
 @pytest.mark.parametrize(
     "request_part, message",
     [
-        ({"changes": {"age": 10**30}}, "feature 'age' holds int64 integers"),
-        ({"changes": {"age": 1e20}}, "feature 'age' holds int64 integers"),
+        ({"changes": {"age": 10**30}}, "feature 'age' contains int64 integers"),
+        ({"changes": {"age": 1e20}}, "feature 'age' contains int64 integers"),
         ({"changes": {"age": 2**63}}, "which does not fit"),
     ],
 )
@@ -280,7 +280,7 @@ def test_whatif_row_integer_out_of_range(client, adult_ids, adult_features):
     }))
 
     assert problem["status"] == 400
-    assert "feature 'age' holds int64 integers" in problem["detail"]
+    assert "feature 'age' contains int64 integers" in problem["detail"]
 
 
 def test_permutation_with_class_index_target(client, mlp_bytes, breast_cancer_frame):

@@ -33,7 +33,7 @@ def check_integer_range(feature: str, value, dtype) -> None:
     limits = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
     if not limits.min <= value <= limits.max:
         raise InvalidParameterError(
-            f"feature {feature!r} holds {dtype} integers, from {limits.min} to {limits.max}; got "
+            f"feature {feature!r} contains {dtype} integers, from {limits.min} to {limits.max}; got "
             f"{value!r}, which does not fit. Give a value in that range."
         )
 
@@ -58,7 +58,7 @@ def encode_labels(y, class_names) -> np.ndarray:
     Class names are the strings of the classifier's labels, so a CSV column
     of 0/1 integers matches a classifier fitted on 0/1. When no label is a
     class name and every label is a whole number from 0 to n_classes - 1, the
-    labels are class indices, in the order of ``class_names``: a network
+    labels are class indices, in the order of ``class_names``. A network
     whose classes are named in its metadata is often scored against a target
     of indices.
     """

@@ -61,7 +61,7 @@ def index():
             frontend=url_for("frontend.index"),
             resources=["/models", "/datasets", "/explanations", "/what-if", "/what-if/batch",
                        "/what-if/sweep", "/what-if/sweep-2d", "/what-if/counterfactuals",
-                       "/what-if/optimize", "/explain"],
+                       "/what-if/optimize", "/checkpoints", "/explain"],
         )
     response.vary.add("Accept")
     return response

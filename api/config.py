@@ -43,7 +43,7 @@ class Settings:
     skops_trusted_types: tuple[str, ...] = ()
     """Extra types a skops file may hold: full names, or 'package.*' prefixes."""
     job_backend: str = "threads"
-    """Where jobs run: 'threads' (in this process) or 'celery' (worker processes
+    """Job backend: 'threads' (in this process) or 'celery' (worker processes
     started with `explainer worker`, any number of hosts)."""
     broker_url: str = "redis://127.0.0.1:6379/0"
     """Celery broker (Redis) of the 'celery' backend."""

@@ -401,7 +401,7 @@ class JobTasks:
         try:
             self.send(PLAN_TASK, job_id)
         except Exception as error:  # kombu and redis raise several kinds of connection errors
-            logger.warning("job %s: cannot reach the broker %s (%s); it is sent when the broker answers",
+            logger.warning("job %s: cannot reach the broker %s (%s); it is sent when the broker responds",
                            job_id, self.settings.broker_url.split("@")[-1], error)
             with self.workspace.session() as session:
                 session.execute(update(JobRecord).where(JobRecord.id == job_id, JobRecord.status == "queued")

@@ -222,8 +222,8 @@ CHUNK_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 class ChunkRecord(Base):
     """One piece of a split job, run by any worker of the scale-out backend.
 
-    ``spec`` says which rows, or which permuted copies, the chunk covers;
-    ``result_artifact`` holds its partial result until the job is merged.
+    ``spec`` lists the rows, or the permuted copies, that the chunk covers.
+    ``result_artifact`` stores its partial result until the job is merged.
     """
 
     __tablename__ = "job_chunks"

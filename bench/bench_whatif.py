@@ -17,7 +17,7 @@ untimed warm-up calls of each:
 - ``what-if + SHAP``: the same with ``explain: true`` (TreeSHAP of the
   changed row, 100 background rows), N / 4 times;
 - load: C client threads, each with its own connection, each sending its
-  next ``what-if`` request as soon as the previous answer arrives, until S
+  next ``what-if`` request as soon as the previous response arrives, until S
   seconds have passed or R requests were sent, whichever comes first.
 
 Latencies are wall times measured with ``time.perf_counter`` around each

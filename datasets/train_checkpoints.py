@@ -88,8 +88,8 @@ class Standardize(nn.Module):
 class CategoricalRegressor(nn.Module):
     """Regress from numeric columns 0 and 1 and a category index in column 2.
 
-    Column 2 holds the category's index as a float; the module turns it into
-    a long index for ``embed_color``.
+    Column 2 contains the category's index as a float, and the module turns
+    it into a long index for ``embed_color``.
     """
 
     def __init__(self, *, embedding_dim: int = 3, hidden: int = 16):

@@ -194,7 +194,7 @@ def check_parameters(subject, dataset: Dataset | None, method: str, parameters: 
 
 
 def permutation_inputs(dataset: Dataset, parameters: dict):
-    """The rows and labels permutation importance scores on, and its options.
+    """Select the rows and labels that permutation importance scores on, and its options.
 
     Returns (frame, y, options); ``max_rows`` picks a seeded sample of rows.
     """

@@ -203,7 +203,7 @@ class SurfaceResult(_Result):
 
     ``predictions`` is (n_rows, n_x, n_y) for regression and
     (n_rows, n_x, n_y, n_classes) for classification, x being the first of
-    ``features``; ``average`` is their mean over rows (two-way partial
+    ``features``. ``average`` is their mean over rows (two-way partial
     dependence).
     """
 
@@ -221,7 +221,7 @@ class SurfaceResult(_Result):
 class WhatIfBatchResult(_Result):
     """Predictions of many changed copies of base rows, made in one batch.
 
-    ``base_predictions`` is (n_rows, n_outputs). Each of ``variants`` holds
+    ``base_predictions`` is (n_rows, n_outputs). Each of ``variants`` contains
     its ``base`` position, ``changes``, full ``row``, ``prediction`` and
     ``change`` against its base (n_outputs,), and with ``explanation`` set,
     its SHAP ``values`` (n_features[, n_classes]) and ``base_values``.
@@ -241,7 +241,7 @@ class CounterfactualResult(_Result):
     """Rows near a base row whose prediction reaches a target, sorted by distance.
 
     ``target`` is ``{"class": name}`` or ``{"range": [low, high]}``. Each
-    item of ``counterfactuals`` holds ``row`` (every feature), ``changes``
+    item of ``counterfactuals`` contains ``row`` (every feature), ``changes``
     (the changed features only), ``distance``, ``n_changed``, ``prediction``
     and ``reaches_target``. Predictions are (n_classes,) probabilities or a
     one-element array. ``message`` says what to relax when fewer than the

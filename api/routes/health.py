@@ -36,7 +36,7 @@ def readyz():
     root = workspace().artifacts.root
     checks["artifacts"] = "ok" if root.is_dir() else f"failed: {root} is not a directory"
     checks["job_workers"] = current_app.extensions["explainer.jobs"].health()
-    # A degraded part still lets the service answer: jobs wait for it.
+    # A degraded part still lets the service respond, because jobs wait for it.
     ready = all(value == "ok" or value.startswith("degraded") for value in checks.values())
     response = jsonify(status="ready" if ready else "not ready", checks=checks)
     response.status_code = 200 if ready else 503

@@ -590,7 +590,7 @@ def _loss_problems(epochs, loss) -> list:
 
 
 def _add(findings, problem, layer, epochs, measured, crossed, worst, threshold, describe) -> None:
-    """Append a finding if ``crossed`` holds at any checkpoint."""
+    """Append a finding if ``crossed`` is true at any checkpoint."""
     crossed = np.asarray(crossed, dtype=bool)
     if not crossed.any():
         return
